@@ -1,0 +1,1 @@
+//! The partition log: segment files, indexes, recovery, retention, compaction, durable group commit.

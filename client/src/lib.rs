@@ -1,0 +1,3 @@
+//! The Sluice client: an async library for producing, consuming and administering, over the Kafka
+//! wire protocol. The `sluice` CLI in `src/bin/sluice.rs` is built on it.
+#![warn(missing_docs)]

@@ -1,0 +1,1 @@
+//! RecordBatch v2: the stored, served and replicated unit (see the crate docs).

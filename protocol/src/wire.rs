@@ -1,0 +1,1 @@
+//! The Kafka wire protocol: framing, request headers and message types.
