@@ -1,3 +1,5 @@
 //! The Sluice client: an async library for producing, consuming and administering, over the Kafka
 //! wire protocol. The `sluice` CLI in `src/bin/sluice.rs` is built on it.
 #![warn(missing_docs)]
+
+pub mod group;

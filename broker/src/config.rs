@@ -1,0 +1,1 @@
+//! The broker configuration: one struct, validated in one place at start-up.

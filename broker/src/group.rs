@@ -1,0 +1,1 @@
+//! The group coordinator: Kafka classic group protocol and committed offsets.

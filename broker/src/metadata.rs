@@ -1,0 +1,1 @@
+//! Topic and partition metadata the broker serves: topics, partitions, configs, leaders.

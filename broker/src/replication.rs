@@ -1,0 +1,1 @@
+//! Partition replication: leader epochs, high watermark, in-sync replicas, follower fetch.

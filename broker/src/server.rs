@@ -1,0 +1,1 @@
+//! The Kafka-protocol server: connections, framing, request dispatch and handlers.

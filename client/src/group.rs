@@ -1,0 +1,1 @@
+//! Consumer-group membership: subscribe, assignors, rebalance callbacks, offset commits.
