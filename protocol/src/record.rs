@@ -41,8 +41,8 @@
 //!   work in place on `&mut [u8]` / `&[u8]`.
 //! - [`RecordBatchBuilder::new`]`(`[`BatchOptions`]`)`, `append(ts, key, value, headers)`,
 //!   `finish() -> Result<Bytes, BuildError>` (base offset 0).
-//! - Codecs ([`Compression`]): none, gzip, snappy, lz4 read and written; zstd batches pass through
-//!   the broker untouched but are not decoded here ([`BatchError::UnsupportedCompression`]).
+//! - Codecs ([`Compression`]): none, gzip, snappy, lz4 and zstd, read and written (see
+//!   [`compression`]); codec ids 5-7 are [`BatchError::UnsupportedCompression`].
 
 pub mod attributes;
 pub mod batch;

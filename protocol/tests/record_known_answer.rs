@@ -1,5 +1,6 @@
 //! Known-answer tests: batches built by a real client (kafka-python's `DefaultRecordBatchBuilder`,
-//! with the reference liblz4 behind `lz4.frame`, zlib, and python-snappy's xerial framing) must decode
+//! with the reference liblz4 behind `lz4.frame`, zlib, python-snappy's xerial framing and libzstd
+//! behind `zstandard`) must decode
 //! to exactly the records it was given, and batches built by Sluice must be accepted by kafka-python's
 //! reader.
 //!
@@ -160,11 +161,12 @@ fn build(compression: Compression, partition_leader_epoch: i32, records: &[TestR
     b.finish().expect("finish")
 }
 
-const CODECS: [(&str, Compression); 4] = [
+const CODECS: [(&str, Compression); 5] = [
     ("plain", Compression::None),
     ("gzip", Compression::Gzip),
     ("snappy", Compression::Snappy),
     ("lz4", Compression::Lz4),
+    ("zstd", Compression::Zstd),
 ];
 
 #[test]
