@@ -62,6 +62,7 @@ pub struct RecordBatchBuilder {
     base_timestamp: i64,
     max_timestamp: i64,
     last_offset_delta_at_least: i32,
+    delete_horizon_ms: Option<i64>,
 }
 
 #[inline]
@@ -101,6 +102,7 @@ impl RecordBatchBuilder {
             base_timestamp: 0,
             max_timestamp: -1,
             last_offset_delta_at_least: -1,
+            delete_horizon_ms: None,
         }
     }
 
@@ -209,6 +211,18 @@ impl RecordBatchBuilder {
         self.last_offset_delta_at_least = self.last_offset_delta_at_least.max(delta);
     }
 
+    /// Marks the batch with a compaction delete horizon (KIP-534): attributes bit 6 set and
+    /// baseTimestamp = `horizon_ms`, record timestamps stored relative to it (so they read back
+    /// unchanged). Tombstones in the batch may be dropped by a cleaning pass after the horizon.
+    /// Only before the first append; returns `false` (and changes nothing) after it.
+    pub fn set_delete_horizon(&mut self, horizon_ms: i64) -> bool {
+        if self.records_count > 0 {
+            return false;
+        }
+        self.delete_horizon_ms = Some(horizon_ms);
+        true
+    }
+
     /// Re-appends a record read from another batch, keeping its offset delta and timestamp (for
     /// rewriting batches, as compaction does).
     pub fn append_record(&mut self, record: &Record) -> Result<(), BuildError> {
@@ -248,7 +262,7 @@ impl RecordBatchBuilder {
             });
         }
         let base_timestamp = if self.records_count == 0 {
-            timestamp_ms
+            self.delete_horizon_ms.unwrap_or(timestamp_ms)
         } else {
             self.base_timestamp
         };
@@ -314,6 +328,7 @@ impl RecordBatchBuilder {
                 last_offset_delta,
                 self.base_timestamp,
                 self.max_timestamp,
+                self.delete_horizon_ms.is_some(),
                 &mut buf,
             )?;
             return Ok(buf.freeze());
@@ -329,6 +344,7 @@ impl RecordBatchBuilder {
             last_offset_delta,
             self.base_timestamp,
             self.max_timestamp,
+            self.delete_horizon_ms.is_some(),
             &mut out,
         )?;
         Ok(Bytes::from(out))
@@ -341,6 +357,7 @@ impl RecordBatchBuilder {
         last_offset_delta: i32,
         base_timestamp: i64,
         max_timestamp: i64,
+        delete_horizon: bool,
         batch: &mut [u8],
     ) -> Result<(), BuildError> {
         if batch.len() > BATCH_BYTES_MAX {
@@ -353,7 +370,8 @@ impl RecordBatchBuilder {
             .with_compression(o.compression)
             .with_timestamp_type(o.timestamp_type)
             .with_transactional(o.is_transactional)
-            .with_control(o.is_control);
+            .with_control(o.is_control)
+            .with_delete_horizon(delete_horizon);
         let batch_length = (batch.len() - BATCH_OVERHEAD_BYTES) as i32;
         let h = &mut batch[..BATCH_HEADER_BYTES];
         h[offset::BASE_OFFSET..][..8].copy_from_slice(&0i64.to_be_bytes());
@@ -561,6 +579,26 @@ mod tests {
             .expect("one")
             .expect("ok");
         assert_eq!(r.offset_delta(), 2);
+    }
+
+    #[test]
+    fn delete_horizon_moves_the_base_timestamp_only() {
+        let mut b = RecordBatchBuilder::new(BatchOptions::default());
+        assert!(b.set_delete_horizon(50_000));
+        b.append(1_000, Some(b"k"), None, &[]).expect("append");
+        b.append(2_000, Some(b"j"), Some(b"v"), &[])
+            .expect("append");
+        assert!(!b.set_delete_horizon(1), "too late once records are in");
+        let batch = RecordBatch::parse(b.finish().expect("finish")).expect("parse");
+        let h = batch.header();
+        assert!(h.attributes.has_delete_horizon());
+        assert_eq!((h.base_timestamp, h.max_timestamp), (50_000, 2_000));
+        let ts: Vec<i64> = batch
+            .records()
+            .expect("records")
+            .map(|r| r.expect("ok").timestamp())
+            .collect();
+        assert_eq!(ts, vec![1_000, 2_000]);
     }
 
     #[test]
