@@ -34,7 +34,8 @@
 //! - [`RecordBatch::parse`]`(Bytes)`: one whole batch, CRC checked; [`RecordBatch::records`] walks
 //!   records as [`Record`]s whose key/value/headers are `Bytes` slices (no per-record allocation for
 //!   uncompressed batches; a compressed section is inflated once, bounded by
-//!   [`limits::DECOMPRESSED_BYTES_MAX`]).
+//!   [`limits::DECOMPRESSED_BYTES_MAX`]); [`RecordBatch::decode`] gives [`Records`], whose `iter()`
+//!   lends [`RecordRef`]s with `&[u8]` fields (no reference counting either).
 //! - [`BatchIter::new`]`(Bytes)`: splits concatenated batches; a trailing partial batch is
 //!   [`BatchError::Incomplete`], [`BatchIter::position`] tells where it starts.
 //! - [`set_base_offset`], [`set_partition_leader_epoch`], [`set_log_append_time`], [`verify_crc`]
@@ -66,4 +67,7 @@ pub use header::{
     set_partition_leader_epoch, verify_crc, BatchHeader, BATCH_HEADER_BYTES, BATCH_OVERHEAD_BYTES,
     MAGIC_V2,
 };
-pub use records::{HeaderIter, Record, RecordHeader, RecordIter};
+pub use records::{
+    HeaderIter, HeaderRefIter, Record, RecordHeader, RecordHeaderRef, RecordIter, RecordRef,
+    RecordRefIter, Records,
+};

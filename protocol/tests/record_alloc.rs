@@ -71,6 +71,17 @@ fn walking_records_allocates_at_most_once_per_batch() {
     assert!(walk(&plain) > 0);
     assert_eq!(allocations() - before, 0, "uncompressed walk allocated");
 
+    // The borrowed walk does not even touch reference counts; it allocates nothing either.
+    let section = plain.decode().expect("decode");
+    let before = allocations();
+    let mut n = 0;
+    for r in &section {
+        let r = r.expect("record");
+        n += r.value().map_or(0, <[u8]>::len) + r.headers().map(|h| h.key.len()).sum::<usize>();
+    }
+    assert!(n > 0);
+    assert_eq!(allocations() - before, 0, "borrowed walk allocated");
+
     let lz4 = RecordBatch::parse(batch(Compression::Lz4, 1000)).expect("parse");
     let before = allocations();
     assert!(walk(&lz4) > 0);

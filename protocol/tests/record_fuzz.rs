@@ -35,12 +35,12 @@ fn valid_batch(compression: Compression, n: usize, seed: u8) -> Vec<u8> {
     b.finish().expect("finish").to_vec()
 }
 
-/// Cases per property: 2000 in CI (a few seconds), more with `PROPTEST_CASES` for longer runs.
+/// Cases per property: 1000 in CI (a few seconds), more with `PROPTEST_CASES` for longer runs.
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000)
+        .unwrap_or(1000)
 }
 
 fn codec() -> impl Strategy<Value = Compression> {
@@ -60,6 +60,12 @@ fn exercise(bytes: &[u8]) -> usize {
     for batch in BatchIter::new(Bytes::copy_from_slice(bytes)) {
         let Ok(batch) = batch else { break };
         let _ = batch.validate_records();
+        if let Ok(section) = batch.decode() {
+            for r in &section {
+                let Ok(r) = r else { break };
+                let _ = (r.key(), r.value(), r.headers().count(), r.to_record());
+            }
+        }
         if let Ok(iter) = batch.records() {
             for r in iter {
                 let Ok(r) = r else { break };

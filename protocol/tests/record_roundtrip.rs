@@ -157,6 +157,35 @@ fn assert_same(
         n += 1;
     }
     prop_assert_eq!(n, records.len());
+
+    // The borrowed walk sees the same records.
+    let section = batch.decode().expect("decode");
+    let owned: Vec<_> = batch
+        .records()
+        .expect("records")
+        .map(|r| r.expect("record"))
+        .collect();
+    let mut m = 0;
+    for (r, o) in section.iter().zip(&owned) {
+        let r = r.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&r.to_record(), o);
+        prop_assert_eq!(r.key(), o.key().map(|b| &b[..]));
+        prop_assert_eq!(r.value(), o.value().map(|b| &b[..]));
+        prop_assert_eq!(r.key_bytes(), o.key().cloned());
+        prop_assert_eq!(r.value_bytes(), o.value().cloned());
+        prop_assert_eq!((r.offset(), r.timestamp()), (o.offset(), o.timestamp()));
+        let borrowed: Vec<_> = r
+            .headers()
+            .map(|h| (h.key.to_vec(), h.value.map(|v| v.to_vec())))
+            .collect();
+        let owned_headers: Vec<_> = o
+            .headers()
+            .map(|h| (h.key.to_vec(), h.value.map(|v| v.to_vec())))
+            .collect();
+        prop_assert_eq!(borrowed, owned_headers);
+        m += 1;
+    }
+    prop_assert_eq!(m, records.len());
     Ok(())
 }
 

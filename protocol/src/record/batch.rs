@@ -8,7 +8,7 @@ use super::compression;
 use super::error::BatchError;
 use super::header::{batch_total_bytes, verify_crc, BatchHeader, BATCH_HEADER_BYTES};
 use super::limits::{DECOMPRESSED_BYTES_MAX, RECORD_BYTES_MIN};
-use super::records::{RecordContext, RecordIter};
+use super::records::{RecordContext, RecordIter, Records};
 
 /// One whole RecordBatch v2 held as [`Bytes`], with its header decoded and (unless built with
 /// [`RecordBatch::parse_without_crc`]) its CRC checked.
@@ -93,10 +93,11 @@ impl RecordBatch {
         self.bytes.slice(BATCH_HEADER_BYTES..)
     }
 
-    /// Walks the records, inflating the section first if it is compressed (one allocation, bounded
-    /// by [`DECOMPRESSED_BYTES_MAX`]). Uncompressed batches are walked in place.
+    /// Walks the records as owned [`Record`](super::Record)s, inflating the section first if it is
+    /// compressed (one allocation, bounded by [`DECOMPRESSED_BYTES_MAX`]). Uncompressed batches are
+    /// walked in place. For a borrowed walk without reference counting, see [`Self::decode`].
     pub fn records(&self) -> Result<RecordIter, BatchError> {
-        self.records_with_limit(DECOMPRESSED_BYTES_MAX)
+        Ok(self.decode()?.into_iter())
     }
 
     /// Like [`Self::records`] with a caller-chosen cap on the inflated size (never above
@@ -105,6 +106,18 @@ impl RecordBatch {
         &self,
         decompressed_bytes_max: usize,
     ) -> Result<RecordIter, BatchError> {
+        Ok(self.decode_with_limit(decompressed_bytes_max)?.into_iter())
+    }
+
+    /// The records section ready to walk ([`Records::iter`] borrows, `into_iter` owns), inflated
+    /// once if the batch is compressed (bounded by [`DECOMPRESSED_BYTES_MAX`]).
+    pub fn decode(&self) -> Result<Records, BatchError> {
+        self.decode_with_limit(DECOMPRESSED_BYTES_MAX)
+    }
+
+    /// Like [`Self::decode`] with a caller-chosen cap on the inflated size (never above
+    /// [`DECOMPRESSED_BYTES_MAX`]).
+    pub fn decode_with_limit(&self, decompressed_bytes_max: usize) -> Result<Records, BatchError> {
         let limit = decompressed_bytes_max.min(DECOMPRESSED_BYTES_MAX);
         let codec = self.compression()?;
         let section = self.records_section();
@@ -128,7 +141,7 @@ impl RecordBatch {
             },
             records_count: count,
         };
-        Ok(RecordIter::new(data, ctx))
+        Ok(Records::new(data, ctx))
     }
 
     /// Walks every record to check it is well formed and that offset deltas run 0, 1, 2, ... up to
@@ -136,7 +149,7 @@ impl RecordBatch {
     /// a compressed one is inflated once.
     pub fn validate_records(&self) -> Result<(), BatchError> {
         let mut expected = 0i32;
-        for record in self.records()? {
+        for record in &self.decode()? {
             let record = record?;
             if record.offset_delta() != expected {
                 return Err(BatchError::InvalidRecord {

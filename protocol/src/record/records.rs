@@ -5,193 +5,31 @@
 //!  keyLength varint | key | valueLength varint | value | headerCount varint |
 //!  (headerKeyLength varint | headerKey | headerValueLength varint | headerValue)*`
 //!
-//! [`RecordIter`] walks a records section held as one [`Bytes`] (a slice of the batch, or the one
-//! buffer a compressed section was inflated into). Each [`Record`] hands out its key, value and header
-//! fields as `Bytes` slices of that buffer: no per-record allocation or copy. A record is fully
-//! validated (every length in bounds, its length prefix matching its content) before it is yielded, so
-//! [`Record::headers`] never fails.
+//! A records section is held as one [`Bytes`] (a slice of the batch, or the one buffer a compressed
+//! section was inflated into): [`Records`]. Two walks over it:
+//! - [`Records::iter`] lends [`RecordRef`]s whose fields are `&[u8]` borrowed from the section: no
+//!   allocation and no reference counting at all (validation, compaction key scans);
+//!   [`RecordRef::key_bytes`] / [`RecordRef::value_bytes`] slice out owned `Bytes` when wanted.
+//! - [`RecordIter`] (from [`Records::into_iter`] or [`super::RecordBatch::records`]) yields owned
+//!   [`Record`]s whose key, value and headers are `Bytes` slices of the section: no copy, one
+//!   refcount increment per present field.
+//!
+//! A record is fully validated (every length in bounds, its length prefix matching its content)
+//! before it is yielded, so header iteration never fails. After the last of `recordsCount` records,
+//! leftover bytes are an error, as are too few bytes for the announced count.
 
-use std::ops::Range;
+mod owned;
+mod parse;
 
 use bytes::Bytes;
 
+pub use owned::{HeaderIter, Record, RecordHeader, RecordIter};
+
 use super::error::BatchError;
-use super::limits::HEADERS_PER_RECORD_MAX;
-use super::varint::{read_varint, read_varlong, VarintError};
+use parse::{next_field, parse_record, RawRecord};
 
-/// One record of a batch, its fields borrowed from the batch's buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    offset: i64,
-    timestamp: i64,
-    timestamp_delta: i64,
-    offset_delta: i32,
-    attributes: i8,
-    key: Option<Bytes>,
-    value: Option<Bytes>,
-    headers: Bytes,
-    header_count: u32,
-}
-
-impl Record {
-    /// Absolute offset: the batch's baseOffset + offsetDelta.
-    pub fn offset(&self) -> i64 {
-        self.offset
-    }
-
-    /// Timestamp in ms: baseTimestamp + timestampDelta under CreateTime, the batch's maxTimestamp
-    /// under LogAppendTime.
-    pub fn timestamp(&self) -> i64 {
-        self.timestamp
-    }
-
-    /// The stored timestampDelta.
-    pub fn timestamp_delta(&self) -> i64 {
-        self.timestamp_delta
-    }
-
-    /// The stored offsetDelta.
-    pub fn offset_delta(&self) -> i32 {
-        self.offset_delta
-    }
-
-    /// The record attributes byte (unused by Kafka so far).
-    pub fn attributes(&self) -> i8 {
-        self.attributes
-    }
-
-    /// The key, `None` if null.
-    pub fn key(&self) -> Option<&Bytes> {
-        self.key.as_ref()
-    }
-
-    /// The value, `None` if null (a tombstone on compacted topics).
-    pub fn value(&self) -> Option<&Bytes> {
-        self.value.as_ref()
-    }
-
-    /// Takes the key out (no copy).
-    pub fn take_key(&mut self) -> Option<Bytes> {
-        self.key.take()
-    }
-
-    /// Takes the value out (no copy).
-    pub fn take_value(&mut self) -> Option<Bytes> {
-        self.value.take()
-    }
-
-    /// Number of headers.
-    pub fn header_count(&self) -> usize {
-        self.header_count as usize
-    }
-
-    /// The headers, in order.
-    pub fn headers(&self) -> HeaderIter {
-        HeaderIter {
-            buf: self.headers.clone(),
-            pos: 0,
-            remaining: self.header_count,
-        }
-    }
-}
-
-/// A record header: a key (UTF-8 by convention, not checked) and a nullable value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordHeader {
-    /// Header key bytes.
-    pub key: Bytes,
-    /// Header value, `None` if null.
-    pub value: Option<Bytes>,
-}
-
-impl RecordHeader {
-    /// The key as UTF-8, if it is.
-    pub fn key_str(&self) -> Option<&str> {
-        std::str::from_utf8(&self.key).ok()
-    }
-}
-
-/// The headers of one record (validated when the record was read).
-#[derive(Debug, Clone)]
-pub struct HeaderIter {
-    buf: Bytes,
-    pos: usize,
-    remaining: u32,
-}
-
-impl Iterator for HeaderIter {
-    type Item = RecordHeader;
-
-    fn next(&mut self) -> Option<RecordHeader> {
-        if self.remaining == 0 {
-            return None;
-        }
-        self.remaining -= 1;
-        // The record was validated when read, so these cannot fail; stop quietly if they somehow do.
-        let key = read_field(&self.buf, &mut self.pos).ok()??;
-        let value = read_field(&self.buf, &mut self.pos).ok()?;
-        Some(RecordHeader { key, value })
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining as usize, Some(self.remaining as usize))
-    }
-}
-
-/// Reads a nullable length-prefixed field, returning its byte range in `buf`.
-#[inline]
-fn read_field_range(buf: &[u8], pos: &mut usize) -> Result<Option<Range<usize>>, &'static str> {
-    let len = read_varint(buf, pos).map_err(varint_reason)?;
-    if len == -1 {
-        return Ok(None);
-    }
-    if len < -1 {
-        return Err("negative field length");
-    }
-    let start = *pos;
-    let end = start
-        .checked_add(len as usize)
-        .filter(|&e| e <= buf.len())
-        .ok_or("field runs past the record")?;
-    *pos = end;
-    Ok(Some(start..end))
-}
-
-/// Reads a nullable length-prefixed field as a slice of `buf`.
-fn read_field(buf: &Bytes, pos: &mut usize) -> Result<Option<Bytes>, &'static str> {
-    Ok(read_field_range(buf, pos)?.map(|r| buf.slice(r)))
-}
-
-/// Skips a nullable length-prefixed field (validation pass).
-fn skip_field(buf: &[u8], pos: &mut usize, nullable: bool) -> Result<(), &'static str> {
-    let len = read_varint(buf, pos).map_err(varint_reason)?;
-    if len == -1 && nullable {
-        return Ok(());
-    }
-    if len < 0 {
-        return Err(if nullable {
-            "negative field length"
-        } else {
-            "null or negative header key length"
-        });
-    }
-    let end = pos
-        .checked_add(len as usize)
-        .filter(|&e| e <= buf.len())
-        .ok_or("field runs past the record")?;
-    *pos = end;
-    Ok(())
-}
-
-fn varint_reason(e: VarintError) -> &'static str {
-    match e {
-        VarintError::Truncated => "varint runs past the record",
-        VarintError::Overflow => "varint too long",
-    }
-}
-
-/// How record timestamps are derived from the batch header.
-#[derive(Debug, Clone, Copy)]
+/// How record offsets and timestamps are derived from the batch header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RecordContext {
     pub base_offset: i64,
     pub base_timestamp: i64,
@@ -200,120 +38,103 @@ pub(crate) struct RecordContext {
     pub records_count: i32,
 }
 
-/// Iterator over the records of one batch, yielding each record or the first error (then ending).
-///
-/// After the last of `recordsCount` records, bytes left in the section are an error, as are too few
-/// bytes for the announced count.
-#[derive(Debug, Clone)]
-pub struct RecordIter {
+impl RecordContext {
+    fn offset(&self, raw: &RawRecord) -> i64 {
+        self.base_offset.wrapping_add(i64::from(raw.offset_delta))
+    }
+
+    fn timestamp(&self, raw: &RawRecord) -> i64 {
+        match self.log_append_time {
+            Some(ts) => ts,
+            None => self.base_timestamp.wrapping_add(raw.timestamp_delta),
+        }
+    }
+}
+
+/// The (decompressed) records section of one batch, ready to walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Records {
     data: Bytes,
+    ctx: RecordContext,
+}
+
+impl Records {
+    pub(crate) fn new(data: Bytes, ctx: RecordContext) -> Records {
+        Records { data, ctx }
+    }
+
+    /// The section's bytes (inflated if the batch was compressed).
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// The batch's recordsCount.
+    pub fn records_count(&self) -> usize {
+        self.ctx.records_count.max(0) as usize
+    }
+
+    /// Walks the records as borrowed views: nothing allocated, nothing reference-counted.
+    pub fn iter(&self) -> RecordRefIter<'_> {
+        RecordRefIter {
+            walk: Walk::new(self.ctx.records_count),
+            records: self,
+        }
+    }
+}
+
+impl IntoIterator for Records {
+    type Item = Result<Record, BatchError>;
+    type IntoIter = RecordIter;
+
+    fn into_iter(self) -> RecordIter {
+        RecordIter::new(self)
+    }
+}
+
+impl<'a> IntoIterator for &'a Records {
+    type Item = Result<RecordRef<'a>, BatchError>;
+    type IntoIter = RecordRefIter<'a>;
+
+    fn into_iter(self) -> RecordRefIter<'a> {
+        self.iter()
+    }
+}
+
+/// Position and error state of a walk over a section (shared by both iterators).
+#[derive(Debug, Clone)]
+struct Walk {
     pos: usize,
     index: i32,
-    ctx: RecordContext,
+    count: i32,
     done: bool,
 }
 
-impl RecordIter {
-    pub(crate) fn new(data: Bytes, ctx: RecordContext) -> RecordIter {
-        RecordIter {
-            data,
+impl Walk {
+    fn new(count: i32) -> Walk {
+        Walk {
             pos: 0,
             index: 0,
-            ctx,
+            count,
             done: false,
         }
     }
 
-    /// Records not yet yielded, per the batch's recordsCount.
-    pub fn remaining(&self) -> usize {
+    fn remaining(&self) -> usize {
         if self.done {
             0
         } else {
-            (self.ctx.records_count - self.index).max(0) as usize
+            (self.count - self.index).max(0) as usize
         }
     }
 
-    fn fail(&mut self, reason: &'static str) -> Option<Result<Record, BatchError>> {
-        self.done = true;
-        Some(Err(BatchError::InvalidRecord {
-            index: self.index,
-            reason,
-        }))
-    }
-
-    fn read_record(&self) -> Result<(Record, usize), &'static str> {
-        let buf = &self.data;
-        let mut pos = self.pos;
-        let length = read_varint(buf, &mut pos).map_err(|e| match e {
-            VarintError::Truncated => "record length runs past the batch",
-            VarintError::Overflow => "record length varint too long",
-        })?;
-        if length < 0 {
-            return Err("negative record length");
-        }
-        let end = pos
-            .checked_add(length as usize)
-            .filter(|&e| e <= buf.len())
-            .ok_or("record runs past the batch")?;
-        // Parse within the record's own bytes so no field can reach into the next record; positions
-        // stay absolute so fields are sliced straight from the section (one refcount each).
-        let body = &buf[..end];
-        let mut p = pos;
-        let attributes = *body.get(p).ok_or("record too short")? as i8;
-        p += 1;
-        let timestamp_delta = read_varlong(body, &mut p).map_err(varint_reason)?;
-        let offset_delta = read_varint(body, &mut p).map_err(varint_reason)?;
-        let key = read_field_range(body, &mut p)?;
-        let value = read_field_range(body, &mut p)?;
-        let header_count = read_varint(body, &mut p).map_err(varint_reason)?;
-        if header_count < 0 {
-            return Err("negative header count");
-        }
-        let header_count = header_count as usize;
-        if header_count > HEADERS_PER_RECORD_MAX {
-            return Err("header count above HEADERS_PER_RECORD_MAX");
-        }
-        let headers_start = p;
-        for _ in 0..header_count {
-            skip_field(body, &mut p, false)?;
-            skip_field(body, &mut p, true)?;
-        }
-        if p != end {
-            return Err("record length does not match its content");
-        }
-        let timestamp = match self.ctx.log_append_time {
-            Some(ts) => ts,
-            None => self.ctx.base_timestamp.wrapping_add(timestamp_delta),
-        };
-        let record = Record {
-            offset: self.ctx.base_offset.wrapping_add(i64::from(offset_delta)),
-            timestamp,
-            timestamp_delta,
-            offset_delta,
-            attributes,
-            key: key.map(|r| buf.slice(r)),
-            value: value.map(|r| buf.slice(r)),
-            headers: if header_count == 0 {
-                Bytes::new()
-            } else {
-                buf.slice(headers_start..end)
-            },
-            header_count: header_count as u32,
-        };
-        Ok((record, end))
-    }
-}
-
-impl Iterator for RecordIter {
-    type Item = Result<Record, BatchError>;
-
-    fn next(&mut self) -> Option<Result<Record, BatchError>> {
+    /// The next raw record, the trailing-bytes error, or the end.
+    fn step(&mut self, data: &[u8]) -> Option<Result<RawRecord, BatchError>> {
         if self.done {
             return None;
         }
-        if self.index >= self.ctx.records_count {
+        if self.index >= self.count {
             self.done = true;
-            if self.pos != self.data.len() {
+            if self.pos != data.len() {
                 return Some(Err(BatchError::InvalidRecord {
                     index: self.index,
                     reason: "bytes left after the last record",
@@ -321,18 +142,174 @@ impl Iterator for RecordIter {
             }
             return None;
         }
-        match self.read_record() {
-            Ok((record, end)) => {
-                self.pos = end;
+        match parse_record(data, self.pos) {
+            Ok(raw) => {
+                self.pos = raw.end;
                 self.index += 1;
-                Some(Ok(record))
+                Some(Ok(raw))
             }
-            Err(reason) => self.fail(reason),
+            Err(reason) => {
+                self.done = true;
+                Some(Err(BatchError::InvalidRecord {
+                    index: self.index,
+                    reason,
+                }))
+            }
         }
+    }
+}
+
+/// Borrowed walk over a [`Records`] section (see the module doc).
+#[derive(Debug, Clone)]
+pub struct RecordRefIter<'a> {
+    records: &'a Records,
+    walk: Walk,
+}
+
+impl<'a> RecordRefIter<'a> {
+    /// Records not yet yielded, per the batch's recordsCount.
+    pub fn remaining(&self) -> usize {
+        self.walk.remaining()
+    }
+}
+
+impl<'a> Iterator for RecordRefIter<'a> {
+    type Item = Result<RecordRef<'a>, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let records = self.records;
+        Some(
+            self.walk
+                .step(&records.data)?
+                .map(|raw| RecordRef { records, raw }),
+        )
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        // An error can end the walk early, and one trailing-bytes error can follow the last record.
-        (0, Some(self.remaining() + 1))
+        // An error can end the walk early; one trailing-bytes error can follow the last record.
+        (0, Some(self.walk.remaining() + 1))
+    }
+}
+
+/// One record borrowed from its section.
+#[derive(Debug, Clone)]
+pub struct RecordRef<'a> {
+    records: &'a Records,
+    raw: RawRecord,
+}
+
+impl<'a> RecordRef<'a> {
+    /// Absolute offset: the batch's baseOffset + offsetDelta.
+    pub fn offset(&self) -> i64 {
+        self.records.ctx.offset(&self.raw)
+    }
+
+    /// Timestamp in ms: baseTimestamp + timestampDelta under CreateTime, the batch's maxTimestamp
+    /// under LogAppendTime.
+    pub fn timestamp(&self) -> i64 {
+        self.records.ctx.timestamp(&self.raw)
+    }
+
+    /// The stored timestampDelta.
+    pub fn timestamp_delta(&self) -> i64 {
+        self.raw.timestamp_delta
+    }
+
+    /// The stored offsetDelta.
+    pub fn offset_delta(&self) -> i32 {
+        self.raw.offset_delta
+    }
+
+    /// The record attributes byte (unused by Kafka so far).
+    pub fn attributes(&self) -> i8 {
+        self.raw.attributes
+    }
+
+    /// The key, `None` if null.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.raw.key.clone().map(|r| &self.records.data[r])
+    }
+
+    /// The value, `None` if null (a tombstone on compacted topics).
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.raw.value.clone().map(|r| &self.records.data[r])
+    }
+
+    /// The key as an owned slice of the section (no copy).
+    pub fn key_bytes(&self) -> Option<Bytes> {
+        self.raw.key.clone().map(|r| self.records.data.slice(r))
+    }
+
+    /// The value as an owned slice of the section (no copy).
+    pub fn value_bytes(&self) -> Option<Bytes> {
+        self.raw.value.clone().map(|r| self.records.data.slice(r))
+    }
+
+    /// Number of headers.
+    pub fn header_count(&self) -> usize {
+        self.raw.header_count as usize
+    }
+
+    /// The headers as borrowed `(key, value)` pairs, in order.
+    pub fn headers(&self) -> HeaderRefIter<'a> {
+        HeaderRefIter {
+            buf: &self.records.data[self.raw.headers.clone()],
+            pos: 0,
+            remaining: self.raw.header_count,
+        }
+    }
+
+    /// An owned [`Record`] with the same fields (`Bytes` slices, no copy).
+    pub fn to_record(&self) -> Record {
+        Record::from_raw(
+            &self.records.data,
+            &self.raw,
+            self.offset(),
+            self.timestamp(),
+        )
+    }
+}
+
+/// A record header borrowed from its section: key (UTF-8 by convention) and nullable value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeaderRef<'a> {
+    /// Header key bytes.
+    pub key: &'a [u8],
+    /// Header value, `None` if null.
+    pub value: Option<&'a [u8]>,
+}
+
+impl<'a> RecordHeaderRef<'a> {
+    /// The key as UTF-8, if it is.
+    pub fn key_str(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.key).ok()
+    }
+}
+
+/// Borrowed headers of one record (validated when the record was read).
+#[derive(Debug, Clone)]
+pub struct HeaderRefIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    remaining: u32,
+}
+
+impl<'a> Iterator for HeaderRefIter<'a> {
+    type Item = RecordHeaderRef<'a>;
+
+    fn next(&mut self) -> Option<RecordHeaderRef<'a>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        // Validated when the record was read, so this cannot fail; stop quietly if it somehow does.
+        let (key, value) = next_field(self.buf, &mut self.pos)?;
+        let key = &self.buf[key?];
+        let value = value.map(|r| &self.buf[r]);
+        Some(RecordHeaderRef { key, value })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining as usize, Some(self.remaining as usize))
     }
 }
