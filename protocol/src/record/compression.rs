@@ -235,6 +235,38 @@ mod tests {
     }
 
     #[test]
+    fn incompressible_input_stays_within_the_bound() {
+        // xorshift64: incompressible for every codec.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let data: Vec<u8> = (0..3 * 1024 * 1024 + 17)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for len in [0, 1, 100, 65_536, 65_537, 1 << 20, data.len()] {
+            for codec in [
+                Compression::Lz4,
+                Compression::Gzip,
+                Compression::Snappy,
+                Compression::Zstd,
+            ] {
+                let mut out = Vec::new();
+                compress(codec, &data[..len], &mut out).expect("compress");
+                assert!(
+                    out.len() <= compressed_bytes_bound(len),
+                    "{codec:?} {len}: {} > {}",
+                    out.len(),
+                    compressed_bytes_bound(len)
+                );
+                assert_eq!(decompress(codec, &out, len).expect("inflate"), &data[..len]);
+            }
+        }
+    }
+
+    #[test]
     fn lz4_frame_is_what_java_reads() {
         let mut out = Vec::new();
         compress(Compression::Lz4, b"hello hello hello", &mut out).expect("compress");
