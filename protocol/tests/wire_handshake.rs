@@ -1,7 +1,7 @@
 //! The KIP-511 downgrade against real clients' opening bytes. librdkafka 2.0.2 (Debian's kcat)
 //! opens with ApiVersions v3 and kafka-python 3.0 with v4, both flexible versions Sluice does not
 //! parse. Sluice answers UNSUPPORTED_VERSION in the v0 layout from the first 8 header bytes; the
-//! captures (made by captures/capture_handshake.py, which played that answer to the real client)
+//! captures (made by captures/wire_capture_handshake.py, which played that answer to the real client)
 //! show each client retrying at a version Sluice supports and going on to Metadata.
 
 use bytes::{Bytes, BytesMut};

@@ -8,7 +8,7 @@ correlation id taken from the request) and reads the client's retry too. Frames 
 OUT as hex lines "first" / "answer" / "retry" / "ok" (the normal answer to the retry) / "next"
 (the request after the handshake).
 
-    python capture_handshake.py --answer wire_librdkafka_handshake.hex &
+    python wire_capture_handshake.py --answer wire_librdkafka_handshake.hex &
     kcat -b 127.0.0.1:PORT -L -m 2     # fails once the listener closes; that is expected
 """
 import argparse
