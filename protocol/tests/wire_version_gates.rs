@@ -3,7 +3,8 @@
 //! these tests say what the traps are.)
 
 use sluice_protocol::wire::messages::{
-    fetch, join_group, leave_group, list_offsets, metadata, offset_commit, produce,
+    describe_configs, fetch, join_group, leave_group, list_offsets, metadata, offset_commit,
+    produce,
 };
 use sluice_protocol::wire::{Codec, Reader, Records};
 
@@ -318,4 +319,53 @@ fn leave_group_throttle_appears_first_at_v1() {
     };
     assert_eq!(enc(&resp, 0), be!(0i16));
     assert_eq!(enc(&resp, 1), be!(5i32, 0i16));
+}
+
+/// DescribeConfigs v0 is not in Kafka 4's schema (nor kafka-python's), so no capture covers it:
+/// from the Kafka 2.x schema, v0 has `is_default` where v1 has `config_source` and `synonyms`,
+/// and the request gains `include_synonyms` at v1.
+#[test]
+fn describe_configs_v0_has_is_default_and_v1_config_source_and_synonyms() {
+    let req = describe_configs::DescribeConfigsRequest {
+        resources: vec![describe_configs::DescribeConfigsResource {
+            resource_type: 2,
+            resource_name: "t".into(),
+            configuration_keys: None,
+        }],
+        include_synonyms: true,
+    };
+    let resource = [be!(1i32, 2i8), s("t"), be!(-1i32)].concat();
+    assert_eq!(enc(&req, 0), resource);
+    assert_eq!(enc(&req, 1), [resource, be!(1u8)].concat());
+
+    let resp = describe_configs::DescribeConfigsResponse {
+        throttle_time_ms: 0,
+        results: vec![describe_configs::DescribeConfigsResult {
+            error_code: 0,
+            error_message: None,
+            resource_type: 2,
+            resource_name: "t".into(),
+            configs: vec![describe_configs::DescribeConfigsResourceResult {
+                name: "k".into(),
+                value: Some("v".into()),
+                read_only: false,
+                is_default: true,
+                config_source: 5,
+                is_sensitive: false,
+                synonyms: vec![],
+            }],
+        }],
+    };
+    let head = [
+        be!(0i32, 1i32, 0i16, -1i16, 2i8),
+        s("t"),
+        be!(1i32),
+        s("k"),
+        s("v"),
+    ]
+    .concat();
+    // v0: read_only, is_default, is_sensitive.
+    assert_eq!(enc(&resp, 0), [head.clone(), be!(0u8, 1u8, 0u8)].concat());
+    // v1: read_only, config_source, is_sensitive, synonyms.
+    assert_eq!(enc(&resp, 1), [head, be!(0u8, 5i8, 0u8, 0i32)].concat());
 }
