@@ -111,6 +111,11 @@ impl OffsetIndex {
         self.len() >= self.max_entries
     }
 
+    /// Capacity in entries.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
     /// Entry `i` as (absolute offset, position).
     pub fn entry(&self, i: usize) -> (i64, u32) {
         let b = &self.buf.bytes()[i * ENTRY_BYTES..(i + 1) * ENTRY_BYTES];
