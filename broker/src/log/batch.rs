@@ -221,10 +221,13 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! A minimal batch writer for the log's unit tests (opaque record bytes, valid header and CRC).
+    //! Test batches built with `sluice_protocol::record::RecordBatchBuilder`.
+    use sluice_protocol::record::{BatchOptions, RecordBatchBuilder};
+
     use super::*;
 
-    /// Builds a valid batch of `n` offsets with the given payload as its records area.
+    /// A valid batch of `n` records (each with `payload` as its value and key `k<i>`), stamped with
+    /// base offset `base`, timestamps `ts`, and the given (producer id, epoch, base sequence).
     pub fn batch(
         base: i64,
         n: i32,
@@ -232,23 +235,24 @@ pub(crate) mod testing {
         producer: Option<(i64, i16, i32)>,
         payload: &[u8],
     ) -> Vec<u8> {
-        let mut b = vec![0u8; HEADER_BYTES];
-        b.extend_from_slice(payload);
-        let len = (b.len() - LOG_OVERHEAD_BYTES) as i32;
-        b[0..8].copy_from_slice(&base.to_be_bytes());
-        b[8..12].copy_from_slice(&len.to_be_bytes());
-        b[16] = 2;
-        b[23..27].copy_from_slice(&(n - 1).to_be_bytes());
-        b[27..35].copy_from_slice(&ts.to_be_bytes());
-        b[35..43].copy_from_slice(&ts.to_be_bytes());
-        let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
-        b[43..51].copy_from_slice(&pid.to_be_bytes());
-        b[51..53].copy_from_slice(&epoch.to_be_bytes());
-        b[53..57].copy_from_slice(&seq.to_be_bytes());
-        b[57..61].copy_from_slice(&n.to_be_bytes());
-        let crc = crc32c::crc32c(&b[CRC_START..]);
-        b[17..21].copy_from_slice(&crc.to_be_bytes());
-        b
+        let (producer_id, producer_epoch, base_sequence) = producer.unwrap_or((-1, -1, -1));
+        let mut b = RecordBatchBuilder::new(BatchOptions {
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            ..BatchOptions::default()
+        });
+        for i in 0..n {
+            let key = format!("k{i}");
+            b.append(ts, Some(key.as_bytes()), Some(payload), &[])
+                .expect("test record fits");
+        }
+        let mut v = b.finish().expect("test batch builds").to_vec();
+        let mut head = [0u8; 16];
+        head.copy_from_slice(&v[..16]);
+        stamp(&mut head, base, 0);
+        v[..16].copy_from_slice(&head);
+        v
     }
 }
 

@@ -484,6 +484,13 @@ impl PartitionLog {
         }
     }
 
+    /// True when the recovery point lags and the checkpoint interval has passed.
+    pub fn needs_checkpoint(&self, now_ms: i64) -> bool {
+        self.log_end_offset() > self.recovery_point
+            && now_ms - self.last_checkpoint_ms
+                >= crate::log::limits::RECOVERY_POINT_CHECKPOINT_INTERVAL_MS
+    }
+
     /// Plans a sync covering everything appended so far. The recovery-point checkpoint rides
     /// along when segments were sealed or when it is older than the checkpoint interval.
     pub fn begin_sync(&mut self, now_ms: i64) -> SyncPlan {

@@ -149,13 +149,13 @@ fn open_inner(
     let interval = config.index_interval_bytes;
     let mut segments = BTreeMap::new();
     let mut to_sync = Vec::new();
-    let mut prev_last: Option<i64> = None;
+    let mut prev_end: Option<i64> = None;
     let mut i = 0;
     while i < bases.len() {
         let base = bases[i];
         let next_base = bases.get(i + 1).copied();
         let path = dir.path().join(file_name(base, LOG_SUFFIX));
-        if prev_last.is_some_and(|p| base <= p) {
+        if prev_end.is_some_and(|p| base < p) {
             // Overlapping segments can only come from a bug or tampering; treat like corruption.
             return Err(LogError::Offline {
                 path,
@@ -167,9 +167,7 @@ fn open_inner(
         if trusted {
             match Segment::open_trusted(&*dir, base, entries_max, interval)? {
                 Ok(seg) => {
-                    prev_last = (seg.next_offset() > base)
-                        .then(|| seg.next_offset() - 1)
-                        .or(prev_last);
+                    prev_end = Some(seg.next_offset());
                     segments.insert(base, seg);
                     i += 1;
                     continue;
@@ -184,7 +182,7 @@ fn open_inner(
                 Err(ScanEnd::Clean { .. }) => unreachable!("open_trusted only fails with Invalid"),
             }
         }
-        if prev_last.is_some_and(|p| base > p + 1) && base > recovery_point {
+        if prev_end.is_some_and(|p| base > p) && base > recovery_point {
             // A hole between segments past the recovery point: the previous segment lost its
             // unsynced tail while a later file survived. Everything from here was never durable.
             warn!(file = %path.display(), "dropping segments after a lost tail");
@@ -195,10 +193,16 @@ fn open_inner(
             }
             break;
         }
-        let (seg, end) =
-            Segment::open_validated(&*dir, base, entries_max, interval, prev_last, |h| {
+        let (seg, end) = Segment::open_validated(
+            &*dir,
+            base,
+            entries_max,
+            interval,
+            prev_end.map(|p| p - 1),
+            |h| {
                 epochs.assign(h.leader_epoch, h.base_offset);
-            })?;
+            },
+        )?;
         to_sync.push(seg.file().clone());
         if let ScanEnd::Invalid { position, reason } = end {
             let at_offset = seg.next_offset();
@@ -219,9 +223,7 @@ fn open_inner(
             }
             break;
         }
-        prev_last = (seg.next_offset() > base)
-            .then(|| seg.next_offset() - 1)
-            .or(prev_last);
+        prev_end = Some(seg.next_offset());
         segments.insert(base, seg);
         i += 1;
     }
