@@ -81,6 +81,13 @@ pub fn batch_total_bytes(buf: &[u8]) -> Result<usize, BatchError> {
             available: buf.len(),
         });
     }
+    // The magic sits at the same place in the legacy v0/v1 formats: check it first when present, so
+    // an old-format message set is reported as such rather than as a bad length.
+    if let Some(&magic) = buf.get(offset::MAGIC) {
+        if magic as i8 != MAGIC_V2 {
+            return Err(BatchError::InvalidMagic { magic: magic as i8 });
+        }
+    }
     let batch_length = i32_at(buf, offset::BATCH_LENGTH);
     let length = i64::from(batch_length);
     if length < (BATCH_HEADER_BYTES - BATCH_OVERHEAD_BYTES) as i64 {
@@ -101,10 +108,6 @@ pub fn batch_total_bytes(buf: &[u8]) -> Result<usize, BatchError> {
             needed: total,
             available: buf.len(),
         });
-    }
-    let magic = buf[offset::MAGIC] as i8;
-    if magic != MAGIC_V2 {
-        return Err(BatchError::InvalidMagic { magic });
     }
     Ok(total)
 }
@@ -344,6 +347,11 @@ mod tests {
         );
         assert_eq!(
             batch_total_bytes(&prefix(49, 1)),
+            Err(BatchError::InvalidMagic { magic: 1 })
+        );
+        // A legacy v1 message of 30 bytes: the magic is what is wrong, not the length.
+        assert_eq!(
+            batch_total_bytes(&prefix(30, 1)),
             Err(BatchError::InvalidMagic { magic: 1 })
         );
         assert_eq!(batch_total_bytes(&prefix(49, 2)), Ok(61));
