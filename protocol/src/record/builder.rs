@@ -12,7 +12,7 @@ use super::attributes::{Attributes, Compression, TimestampType};
 use super::compression::{self, compressed_bytes_bound};
 use super::error::BuildError;
 use super::header::{offset, BATCH_HEADER_BYTES, BATCH_OVERHEAD_BYTES, MAGIC_V2};
-use super::limits::{BATCH_BYTES_MAX, RECORDS_PER_BATCH_MAX};
+use super::limits::{BATCH_BYTES_MAX, HEADERS_PER_RECORD_MAX, RECORDS_PER_BATCH_MAX};
 use super::records::Record;
 use super::varint::{varint_len, varlong_len, write_varint, write_varlong};
 
@@ -274,6 +274,11 @@ impl RecordBatchBuilder {
                     base_timestamp_ms: base_timestamp,
                 })?;
         let n_headers = headers.len();
+        if n_headers > HEADERS_PER_RECORD_MAX {
+            return Err(BuildError::TooManyHeaders {
+                limit: HEADERS_PER_RECORD_MAX,
+            });
+        }
         let body = Self::body_len(timestamp_delta, offset_delta, key, value, headers.clone());
         let record_len = varint_len(body.min(i32::MAX as usize) as i32).saturating_add(body);
         let total = self.buf.len().saturating_add(record_len);
@@ -599,6 +604,28 @@ mod tests {
             .map(|r| r.expect("ok").timestamp())
             .collect();
         assert_eq!(ts, vec![1_000, 2_000]);
+    }
+
+    #[test]
+    fn too_many_headers_is_an_error() {
+        let headers = vec![("h", None); HEADERS_PER_RECORD_MAX + 1];
+        let mut b = RecordBatchBuilder::new(BatchOptions::default());
+        assert_eq!(
+            b.append(0, None, None, &headers),
+            Err(BuildError::TooManyHeaders {
+                limit: HEADERS_PER_RECORD_MAX
+            })
+        );
+        b.append(0, None, None, &headers[1..])
+            .expect("at the limit");
+        let batch = RecordBatch::parse(b.finish().expect("finish")).expect("parse");
+        let r = batch
+            .records()
+            .expect("records")
+            .next()
+            .expect("one")
+            .expect("ok");
+        assert_eq!(r.header_count(), HEADERS_PER_RECORD_MAX);
     }
 
     #[test]

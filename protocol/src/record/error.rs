@@ -103,6 +103,13 @@ pub enum BuildError {
         /// The limit that was hit.
         limit: usize,
     },
+    /// A record has more headers than [`super::limits::HEADERS_PER_RECORD_MAX`] (readers would
+    /// reject it).
+    #[error("a record may carry at most {limit} headers")]
+    TooManyHeaders {
+        /// The limit that was hit.
+        limit: usize,
+    },
     /// Appending would make the batch larger than [`super::limits::BATCH_BYTES_MAX`].
     #[error("record batch would be {bytes} bytes, more than the {limit} allowed")]
     TooLarge {
