@@ -255,6 +255,19 @@ fn sluice_batches_match_the_ones_kafka_python_accepted() {
         assert_records(&batch, &want);
         if write {
             std::fs::write(captures_dir().join(&file), to_hex(&bytes)).expect("write capture");
+        } else if batch.compression() == Ok(Compression::Gzip) {
+            // Deflate output depends on flate2's backend, which feature unification elsewhere in the
+            // workspace could switch; any valid gzip stream is as good. Compare all but the CRC and
+            // length, and the inflated records.
+            let stored = RecordBatch::parse(fixture(&file)).expect(&file);
+            let (mut ours, mut theirs) = (*batch.header(), *stored.header());
+            (ours.crc, ours.batch_length, theirs.crc, theirs.batch_length) = (0, 0, 0, 0);
+            assert_eq!(ours, theirs, "{file}");
+            assert_eq!(
+                batch.decode().expect("ours").as_bytes(),
+                stored.decode().expect("stored").as_bytes(),
+                "{file}"
+            );
         } else {
             assert_eq!(
                 bytes,
