@@ -136,9 +136,6 @@ pub enum BuildError {
         /// The previous record's delta.
         previous: i32,
     },
-    /// The codec cannot be written by this build of Sluice.
-    #[error("cannot write {0:?}-compressed batches")]
-    UnsupportedCompression(Compression),
     /// The compressor failed.
     #[error("cannot compress records with {codec:?}: {reason}")]
     Compression {
