@@ -31,7 +31,8 @@
 //! - [`BatchHeader::parse`] (first 61 bytes: magic, length bounds, record count),
 //!   [`BatchHeader::validate_produce`] (what a broker requires of a produced batch: records > 0,
 //!   `lastOffsetDelta == recordsCount - 1`, known codec, not control).
-//! - [`RecordBatch::parse`]`(Bytes)`: one whole batch, CRC checked; [`RecordBatch::records`] walks
+//! - [`RecordBatch::parse`]`(Bytes)`: one whole batch; length and magic, then CRC, then header
+//!   fields (so a corrupted covered field is [`BatchError::CrcMismatch`]); [`RecordBatch::records`] walks
 //!   records as [`Record`]s whose key/value/headers are `Bytes` slices (no per-record allocation for
 //!   uncompressed batches; a compressed section is inflated once, bounded by
 //!   [`limits::DECOMPRESSED_BYTES_MAX`]); [`RecordBatch::decode`] gives [`Records`], whose `iter()`
@@ -41,7 +42,9 @@
 //! - [`set_base_offset`], [`set_partition_leader_epoch`], [`set_log_append_time`], [`verify_crc`]
 //!   work in place on `&mut [u8]` / `&[u8]`.
 //! - [`RecordBatchBuilder::new`]`(`[`BatchOptions`]`)`, `append(ts, key, value, headers)`,
-//!   `finish() -> Result<Bytes, BuildError>` (base offset 0).
+//!   `finish() -> Result<Bytes, BuildError>` (base offset 0). For rewriting batches (compaction):
+//!   `append_record`, `append_with_offset_delta` (gaps allowed), `keep_last_offset_delta`,
+//!   `set_delete_horizon`.
 //! - Transaction markers: [`ControlRecordType::parse_key`], [`end_transaction_batch`].
 //! - Codecs ([`Compression`]): none, gzip, snappy, lz4 and zstd, read and written (see
 //!   [`compression`]); codec ids 5-7 are [`BatchError::UnsupportedCompression`].
