@@ -35,8 +35,8 @@
 //!   fields (so a corrupted covered field is [`BatchError::CrcMismatch`]); [`RecordBatch::records`] walks
 //!   records as [`Record`]s whose key/value/headers are `Bytes` slices (no per-record allocation for
 //!   uncompressed batches; a compressed section is inflated once, bounded by
-//!   [`limits::DECOMPRESSED_BYTES_MAX`]); [`RecordBatch::decode`] gives [`Records`], whose `iter()`
-//!   lends [`RecordRef`]s with `&[u8]` fields (no reference counting either).
+//!   [`limits::DECOMPRESSED_BYTES_MAX`]); [`RecordBatch::decode`] gives a [`RecordSection`], whose
+//!   `iter()` lends [`RecordRef`]s with `&[u8]` fields (no reference counting either).
 //! - [`BatchIter::new`]`(Bytes)`: splits concatenated batches; a trailing partial batch is
 //!   [`BatchError::Incomplete`], [`BatchIter::position`] tells where it starts.
 //! - [`set_base_offset`], [`set_partition_leader_epoch`], [`set_log_append_time`], [`verify_crc`]
@@ -72,5 +72,5 @@ pub use header::{
 };
 pub use records::{
     HeaderIter, HeaderRefIter, Record, RecordHeader, RecordHeaderRef, RecordIter, RecordRef,
-    RecordRefIter, Records,
+    RecordRefIter, RecordSection,
 };

@@ -8,7 +8,7 @@ use super::compression;
 use super::error::BatchError;
 use super::header::{batch_total_bytes, verify_crc, BatchHeader, BATCH_HEADER_BYTES};
 use super::limits::{DECOMPRESSED_BYTES_MAX, RECORD_BYTES_MIN};
-use super::records::{RecordContext, RecordIter, Records};
+use super::records::{RecordContext, RecordIter, RecordSection};
 
 /// One whole RecordBatch v2 held as [`Bytes`], with its header decoded and (unless built with
 /// [`RecordBatch::parse_without_crc`]) its CRC checked.
@@ -109,15 +109,18 @@ impl RecordBatch {
         Ok(self.decode_with_limit(decompressed_bytes_max)?.into_iter())
     }
 
-    /// The records section ready to walk ([`Records::iter`] borrows, `into_iter` owns), inflated
-    /// once if the batch is compressed (bounded by [`DECOMPRESSED_BYTES_MAX`]).
-    pub fn decode(&self) -> Result<Records, BatchError> {
+    /// The records section ready to walk ([`RecordSection::iter`] borrows, `into_iter` owns),
+    /// inflated once if the batch is compressed (bounded by [`DECOMPRESSED_BYTES_MAX`]).
+    pub fn decode(&self) -> Result<RecordSection, BatchError> {
         self.decode_with_limit(DECOMPRESSED_BYTES_MAX)
     }
 
     /// Like [`Self::decode`] with a caller-chosen cap on the inflated size (never above
     /// [`DECOMPRESSED_BYTES_MAX`]).
-    pub fn decode_with_limit(&self, decompressed_bytes_max: usize) -> Result<Records, BatchError> {
+    pub fn decode_with_limit(
+        &self,
+        decompressed_bytes_max: usize,
+    ) -> Result<RecordSection, BatchError> {
         let limit = decompressed_bytes_max.min(DECOMPRESSED_BYTES_MAX);
         let codec = self.compression()?;
         let section = self.records_section();
@@ -141,7 +144,7 @@ impl RecordBatch {
             },
             records_count: count,
         };
-        Ok(Records::new(data, ctx))
+        Ok(RecordSection::new(data, ctx))
     }
 
     /// Walks every record to check it is well formed and that offset deltas run 0, 1, 2, ... up to

@@ -6,12 +6,12 @@
 //!  (headerKeyLength varint | headerKey | headerValueLength varint | headerValue)*`
 //!
 //! A records section is held as one [`Bytes`] (a slice of the batch, or the one buffer a compressed
-//! section was inflated into): [`Records`]. Two walks over it:
-//! - [`Records::iter`] lends [`RecordRef`]s whose fields are `&[u8]` borrowed from the section: no
-//!   allocation and no reference counting at all (validation, compaction key scans);
+//! section was inflated into): [`RecordSection`]. Two walks over it:
+//! - [`RecordSection::iter`] lends [`RecordRef`]s whose fields are `&[u8]` borrowed from the
+//!   section: no allocation and no reference counting at all (validation, compaction key scans);
 //!   [`RecordRef::key_bytes`] / [`RecordRef::value_bytes`] slice out owned `Bytes` when wanted.
-//! - [`RecordIter`] (from [`Records::into_iter`] or [`super::RecordBatch::records`]) yields owned
-//!   [`Record`]s whose key, value and headers are `Bytes` slices of the section: no copy, one
+//! - [`RecordIter`] (from [`RecordSection::into_iter`] or [`super::RecordBatch::records`]) yields
+//!   owned [`Record`]s whose key, value and headers are `Bytes` slices of the section: no copy, one
 //!   refcount increment per present field.
 //!
 //! A record is fully validated (every length in bounds, its length prefix matching its content)
@@ -53,14 +53,14 @@ impl RecordContext {
 
 /// The (decompressed) records section of one batch, ready to walk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Records {
+pub struct RecordSection {
     data: Bytes,
     ctx: RecordContext,
 }
 
-impl Records {
-    pub(crate) fn new(data: Bytes, ctx: RecordContext) -> Records {
-        Records { data, ctx }
+impl RecordSection {
+    pub(crate) fn new(data: Bytes, ctx: RecordContext) -> RecordSection {
+        RecordSection { data, ctx }
     }
 
     /// The section's bytes (inflated if the batch was compressed).
@@ -82,7 +82,7 @@ impl Records {
     }
 }
 
-impl IntoIterator for Records {
+impl IntoIterator for RecordSection {
     type Item = Result<Record, BatchError>;
     type IntoIter = RecordIter;
 
@@ -91,7 +91,7 @@ impl IntoIterator for Records {
     }
 }
 
-impl<'a> IntoIterator for &'a Records {
+impl<'a> IntoIterator for &'a RecordSection {
     type Item = Result<RecordRef<'a>, BatchError>;
     type IntoIter = RecordRefIter<'a>;
 
@@ -159,10 +159,10 @@ impl Walk {
     }
 }
 
-/// Borrowed walk over a [`Records`] section (see the module doc).
+/// Borrowed walk over a [`RecordSection`] (see the module doc).
 #[derive(Debug, Clone)]
 pub struct RecordRefIter<'a> {
-    records: &'a Records,
+    records: &'a RecordSection,
     walk: Walk,
 }
 
@@ -194,7 +194,7 @@ impl<'a> Iterator for RecordRefIter<'a> {
 /// One record borrowed from its section.
 #[derive(Debug, Clone)]
 pub struct RecordRef<'a> {
-    records: &'a Records,
+    records: &'a RecordSection,
     raw: RawRecord,
 }
 

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::super::error::BatchError;
 use super::parse::{next_field, RawRecord};
-use super::{Records, Walk};
+use super::{RecordSection, Walk};
 
 /// One record of a batch, its fields `Bytes` slices of the batch's (inflated) section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,12 +147,12 @@ impl Iterator for HeaderIter {
 /// Owning walk over a records section, yielding each [`Record`] or the first error (then ending).
 #[derive(Debug, Clone)]
 pub struct RecordIter {
-    records: Records,
+    records: RecordSection,
     walk: Walk,
 }
 
 impl RecordIter {
-    pub(super) fn new(records: Records) -> RecordIter {
+    pub(super) fn new(records: RecordSection) -> RecordIter {
         let walk = Walk::new(records.ctx.records_count);
         RecordIter { records, walk }
     }
