@@ -620,16 +620,27 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// First offset whose batch max timestamp is >= `ts`, with that timestamp (header-level: the
-    /// base offset of the first batch reaching `ts`).
+    /// The first record with timestamp >= `ts`, as (offset, timestamp): the time index and batch
+    /// headers find the batch, then that one batch's records are walked (decompressed if needed).
     pub fn offset_for_timestamp(&self, ts: i64) -> LogResult<Option<(i64, i64)>> {
         for seg in self.segments.values() {
-            if let Some((_, h)) = seg.locate_timestamp(ts)? {
-                return Ok(Some((
-                    h.base_offset.max(self.log_start_offset),
-                    h.max_timestamp,
-                )));
-            }
+            let Some((pos, h)) = seg.locate_timestamp(ts)? else {
+                continue;
+            };
+            let bytes = seg.read(pos, h.total_bytes())?;
+            let start = self.log_start_offset;
+            let exact = sluice_protocol::record::RecordBatch::parse(bytes)
+                .ok()
+                .and_then(|b| {
+                    b.records()
+                        .ok()?
+                        .filter_map(Result::ok)
+                        .find(|r| r.timestamp() >= ts && r.offset() >= start)
+                        .map(|r| (r.offset(), r.timestamp()))
+                });
+            return Ok(Some(
+                exact.unwrap_or((h.base_offset.max(start), h.max_timestamp)),
+            ));
         }
         Ok(None)
     }

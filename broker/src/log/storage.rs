@@ -97,13 +97,17 @@ impl Storage for FileStorage {
     fn append(&self, bufs: &[IoSlice<'_>]) -> io::Result<()> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        let mut owned: Vec<IoSlice<'_>> = bufs.to_vec();
+        let mut owned: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).copied().collect();
         let mut slices: &mut [IoSlice<'_>] = &mut owned;
         let mut file = &self.file;
-        while !slices.is_empty() {
+        let mut written = 0usize;
+        while written < total {
             match file.write_vectored(slices) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
-                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Ok(n) => {
+                    written += n;
+                    IoSlice::advance_slices(&mut slices, n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // A partial write leaves the file longer than `len`; cut it back so the next
