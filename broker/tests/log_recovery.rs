@@ -40,7 +40,12 @@ fn count(m: &LogManager, topic: &str) -> Result<usize, LogError> {
     let r = p.read(p.log_start_offset()?, usize::MAX, i64::MAX)?;
     Ok(r.chunks
         .iter()
-        .map(|c| BatchIter::new(c.clone()).map(|b| b.unwrap()).count())
+        .map(|c| {
+            BatchIter::new(c.clone())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+                .len()
+        })
         .sum())
 }
 
