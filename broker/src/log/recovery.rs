@@ -324,16 +324,18 @@ pub(crate) fn rebuild_producers(
     let mut state = ProducerState::new();
     let mut from = log_start;
     while let Some(off) = snaps.pop() {
-        match read_checked_in(dir, &file_name(off, SNAPSHOT_SUFFIX))
-            .map_err(io_err)?
-            .map(|p| ProducerState::decode(&p))
-        {
-            Some(Ok(s)) => {
+        let name = file_name(off, SNAPSHOT_SUFFIX);
+        match read_checked_in(dir, &name).map(|p| p.map(|p| ProducerState::decode(&p))) {
+            Ok(Some(Ok(s))) => {
                 state = s;
                 from = off.max(log_start);
                 break;
             }
-            _ => warn!(dir = %dir.path().display(), off, "skipping unreadable producer snapshot"),
+            _ => {
+                // A snapshot is a cache of the log: a bad one is dropped and replay goes further back.
+                warn!(dir = %dir.path().display(), off, "removing an unreadable producer snapshot");
+                dir.remove(&name)?;
+            }
         }
     }
     for seg in segments.values() {
