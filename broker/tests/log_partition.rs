@@ -224,7 +224,7 @@ async fn follower_appends_keep_offsets_and_truncate_with_epochs() {
         &[(1, 0), (2, 8), (3, 16)]
     );
     assert_eq!(follower.p.end_offset_for_epoch(2).unwrap(), Some((2, 16)));
-    follower.p.truncate_to(12).unwrap();
+    follower.p.truncate_to(12).await.unwrap();
     assert_eq!(follower.p.log_end_offset().unwrap(), 12);
     assert_eq!(
         follower.p.leader_epoch_cache().unwrap().entries(),

@@ -8,7 +8,8 @@
 //! lock: check each segment is unchanged, then swap it in).
 //!
 //! Per batch: kept as stored when every record survives, dropped when none does, otherwise
-//! rebuilt with the surviving records (offset deltas, timestamps, codec and producer fields kept;
+//! rebuilt with the surviving records (offset deltas, last offset delta, timestamps, codec and
+//! producer fields kept;
 //! base offset and leader epoch stamped back). A record survives if it has no key, or it is the
 //! last record for its key, unless it is a tombstone (null value) whose batch is older than
 //! `delete.retention.ms`.
@@ -215,6 +216,9 @@ impl CompactionPlan {
                 for r in &keep {
                     b.append_record(r).map_err(corrupt)?;
                 }
+                // Keep the batch's last offset, as Kafka's cleaner does, so producer state and the
+                // segment's next offset stay what they were.
+                b.keep_last_offset_delta(h.last_offset_delta);
                 let rebuilt = b.finish().map_err(corrupt)?;
                 let mut head = [0u8; 16];
                 head.copy_from_slice(&rebuilt[..16]);

@@ -18,10 +18,14 @@ use crate::log::storage::Directory;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { batches: Vec<(i32, usize)> },
+    Append {
+        batches: Vec<(i32, usize)>,
+    },
     Sync,
     Crash(u64),
     CleanRestart,
+    /// Replication cutting the tail: truncate to this fraction (per mille) of the log end.
+    Truncate(u16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -30,6 +34,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Sync),
         1 => any::<u64>().prop_map(Op::Crash),
         1 => Just(Op::CleanRestart),
+        1 => (0u16..1000).prop_map(Op::Truncate),
     ]
 }
 
@@ -116,6 +121,16 @@ proptest! {
                     synced = written.len();
                     let expected_end = written.last().map(|(o, n, _)| o + n).unwrap_or(0);
                     prop_assert_eq!(log.log_end_offset(), expected_end);
+                }
+                Op::Truncate(per_mille) => {
+                    let end = log.log_end_offset();
+                    let to = end * i64::from(per_mille) / 1000;
+                    log.truncate_to(to).unwrap();
+                    written.retain(|(o, n, _)| o + n <= to);
+                    synced = synced.min(written.len());
+                    let expected_end = written.last().map(|(o, n, _)| o + n).unwrap_or(0);
+                    prop_assert_eq!(log.log_end_offset(), expected_end);
+                    prop_assert_eq!(all_batches(&log).len(), written.len());
                 }
                 Op::CleanRestart => {
                     log.close(0).unwrap();

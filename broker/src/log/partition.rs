@@ -6,7 +6,7 @@
 //! read(offset, max_bytes, max_offset_exclusive) -> LogResult<ReadResult>
 //! offset_for_timestamp(ts), log_start_offset(), log_end_offset(), durable_offset()
 //! subscribe() -> watch::Receiver<i64>   (log end offset; changes on every append)
-//! truncate_to(offset), leader_epoch_cache(), end_offset_for_epoch(epoch)
+//! truncate_to(offset).await, leader_epoch_cache(), end_offset_for_epoch(epoch)
 //! tick(), close(), offline()
 //! ```
 //!
@@ -307,15 +307,32 @@ impl Partition {
         self.end.subscribe()
     }
 
-    /// Cuts the log to `offset` (replication).
-    pub fn truncate_to(&self, offset: i64) -> LogResult<()> {
-        let end = self.with_log(|log| {
+    /// Cuts the log to `offset` (replication). Waits for an in-flight group commit first, so a
+    /// sync planned before the truncation cannot record a recovery point past the new end.
+    pub async fn truncate_to(&self, offset: i64) -> LogResult<()> {
+        let mut rx = self.commit.subscribe();
+        while !self.commit.try_begin() {
+            if rx.changed().await.is_err() {
+                return Err(LogError::Closed);
+            }
+        }
+        let result = self.with_log(|log| {
             log.truncate_to(offset)?;
-            Ok(log.log_end_offset())
-        })?;
-        self.commit.truncated(end);
-        self.end.send_replace(end);
-        Ok(())
+            Ok((log.log_end_offset(), log.durable_offset()))
+        });
+        match result {
+            Ok((end, durable)) => {
+                self.commit.truncated(durable);
+                self.commit.finish(Ok(durable));
+                self.end.send_replace(end);
+                Ok(())
+            }
+            Err(e) => {
+                let durable = self.commit.durable_offset();
+                self.commit.finish(Ok(durable));
+                Err(e)
+            }
+        }
     }
 
     /// A copy of the leader epoch cache.

@@ -550,10 +550,17 @@ impl PartitionLog {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
-        if self.recovery_point > offset {
-            self.write_offsets_checkpoint(offset)?;
+        // The log will end at the start of the batch holding `offset`, which may be below it.
+        let new_end = match self.segment_for(offset) {
+            Some(seg) => seg
+                .locate(offset)?
+                .map_or(offset, |(_, h)| h.base_offset.min(offset)),
+            None => offset,
+        };
+        if self.recovery_point > new_end {
+            self.write_offsets_checkpoint(new_end)?;
         }
-        self.synced_offset = self.synced_offset.min(offset);
+        self.synced_offset = self.synced_offset.min(new_end);
         let dir = self.dir.clone();
         let first = self.first_base();
         let doomed: Vec<i64> = self

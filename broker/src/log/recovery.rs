@@ -145,6 +145,7 @@ fn open_inner(
         Ok(Some(p)) => LeaderEpochCache::decode(&p).unwrap_or_default(),
         _ => LeaderEpochCache::new(),
     };
+    let epochs_on_disk = epochs.clone();
     let entries_max = config.index_entries_max();
     let interval = config.index_interval_bytes;
     let mut segments = BTreeMap::new();
@@ -288,7 +289,9 @@ fn open_inner(
         unflushed_messages: 0,
         first_unflushed_ms: None,
     };
-    log.write_leader_epochs()?;
+    if log.leader_epochs != epochs_on_disk || !dir.exists(LEADER_EPOCH_CHECKPOINT)? {
+        log.write_leader_epochs()?;
+    }
     if !clean || recovery_point != end {
         crate::log::checkpoint::write_atomic_in(
             &*dir,
