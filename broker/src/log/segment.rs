@@ -121,8 +121,15 @@ impl Segment {
         let mut seg = Segment::empty(base_offset, log, index_entries_max, index_interval_bytes);
         if let Some(index) = seg.load_offset_index(dir)? {
             seg.index = index;
-            // Find the end: scan headers from the last index entry.
+            // Find the end: scan headers from the last index entry, which must point at a batch
+            // starting at its offset (else the index is stale: rebuild it).
             let (off, pos) = seg.index.last().unwrap_or((base_offset, 0));
+            let mut head = [0u8; HEADER_BYTES];
+            let entry_ok = seg.log.read_at(u64::from(pos), &mut head).is_ok()
+                && Header::parse(&head).is_ok_and(|h| pos == 0 || h.base_offset == off);
+            if !entry_ok {
+                return Segment::rebuild(seg);
+            }
             let mut next = off;
             let end = scan(
                 &*seg.log,
@@ -136,7 +143,8 @@ impl Segment {
                 },
             )?;
             if let ScanEnd::Invalid { .. } = end {
-                return Ok(Err(end));
+                // Either the index is stale or the log is bad: a full header scan tells which.
+                return Segment::rebuild(seg);
             }
             seg.next_offset = next.max(base_offset);
             seg.bytes_since_index_entry = seg.log.len() - u64::from(pos);
@@ -155,6 +163,18 @@ impl Segment {
                 }
             }
         }
+        Segment::rebuild(seg)
+    }
+
+    /// Rebuilds `seg`'s in-memory indexes with a header-only scan of its whole file.
+    fn rebuild(mut seg: Segment) -> io::Result<Result<Segment, ScanEnd>> {
+        seg.index = OffsetIndex::new(seg.base_offset, seg.index.max_entries());
+        seg.time_index = TimeIndex::new(seg.base_offset);
+        seg.next_offset = seg.base_offset;
+        seg.max_timestamp = -1;
+        seg.first_batch_timestamp = None;
+        seg.bytes_since_index_entry = 0;
+        seg.indexes_written = false;
         let log = seg.log.clone();
         let end = scan(&*log, 0, log.len(), false, None, |pos, h, _| {
             seg.track(h, pos);
