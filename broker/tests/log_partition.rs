@@ -265,3 +265,89 @@ async fn oversized_and_malformed_appends_are_typed_errors() {
     ));
     assert_eq!(f.p.log_end_offset().unwrap(), 0);
 }
+
+#[tokio::test]
+async fn flush_settings_decide_who_waits_for_fsync() {
+    // flush.messages=1: even a page-cache append is durable when it returns.
+    let every = fixture(&[("flush.messages", "1")]);
+    let info = every
+        .p
+        .append(batch(2, 0, 10, None), 0, Durability::PageCache)
+        .await
+        .unwrap();
+    assert!(every.p.durable_offset() > info.last_offset);
+
+    // flush.ms set: nobody waits, not even acks=all; the maintenance tick syncs once it is due.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let manager = LogManager::open(dir.path(), LogConfig::default(), clock.clone()).unwrap();
+    let relaxed = manager
+        .create_partition("t", 0, config(&[("flush.ms", "10000")]))
+        .unwrap();
+    relaxed
+        .append(batch(2, 0, 10, None), 0, Durability::Durable)
+        .await
+        .unwrap();
+    assert_eq!(relaxed.durable_offset(), 0);
+    manager.tick().await;
+    assert_eq!(relaxed.durable_offset(), 0, "not due yet");
+    clock.advance(10_000);
+    manager.tick().await;
+    let mut rx = relaxed.durable_watch();
+    tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|s| s.offset >= 2))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // flush.messages=3: a background sync starts once three messages are unsynced.
+    let counted = fixture(&[("flush.messages", "3")]);
+    counted
+        .p
+        .append(batch(2, 0, 10, None), 0, Durability::Durable)
+        .await
+        .unwrap();
+    assert_eq!(counted.p.durable_offset(), 0);
+    counted
+        .p
+        .append(batch(1, 0, 10, None), 0, Durability::PageCache)
+        .await
+        .unwrap();
+    let mut rx = counted.p.durable_watch();
+    tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|s| s.offset >= 3))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn log_append_time_topics_stamp_the_broker_clock() {
+    let f = fixture(&[("message.timestamp.type", "LogAppendTime")]);
+    let info =
+        f.p.append(batch(3, 5, 10, None), 0, Durability::PageCache)
+            .await
+            .unwrap();
+    assert_eq!(info.log_append_time, 1_000);
+    let r = f.p.read(0, usize::MAX, i64::MAX).unwrap();
+    let stored = sluice_protocol::record::RecordBatch::parse(r.chunks[0].clone()).unwrap();
+    assert_eq!(stored.header().max_timestamp, 1_000);
+    for rec in stored.records().unwrap() {
+        assert_eq!(rec.unwrap().timestamp(), 1_000);
+    }
+}
+
+#[tokio::test]
+async fn segment_ms_rolls_by_batch_timestamps() {
+    let f = fixture(&[("segment.ms", "1000")]);
+    f.p.append(batch(1, 10_000, 10, None), 0, Durability::PageCache)
+        .await
+        .unwrap();
+    f.p.append(batch(1, 10_500, 10, None), 0, Durability::PageCache)
+        .await
+        .unwrap();
+    assert_eq!(f.p.with_log(|l| Ok(l.segments().count())).unwrap(), 1);
+    f.p.append(batch(1, 11_001, 10, None), 0, Durability::PageCache)
+        .await
+        .unwrap();
+    assert_eq!(f.p.with_log(|l| Ok(l.segments().count())).unwrap(), 2);
+    assert_eq!(f.p.read(0, usize::MAX, i64::MAX).unwrap().next_offset, 3);
+}

@@ -302,6 +302,11 @@ impl Partition {
         self.commit.durable_offset()
     }
 
+    /// The durable offset (and a sync failure), updated after every group commit.
+    pub fn durable_watch(&self) -> watch::Receiver<crate::log::group_commit::DurableState> {
+        self.commit.subscribe()
+    }
+
     /// The log end offset, updated on every append (and truncation): fetches long-poll on it.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.end.subscribe()
