@@ -58,3 +58,28 @@ async fn create_reopen_configure_delete() {
         Err(LogError::UnknownPartition(_))
     ));
 }
+
+#[test]
+fn topic_names_that_could_escape_the_data_dir_are_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = LogManager::open(
+        tmp.path(),
+        LogConfig::default(),
+        Arc::new(ManualClock::new(0)),
+    )
+    .unwrap();
+    for bad in ["../escape", "a/b", "", ".."] {
+        assert!(
+            matches!(
+                m.create_partition(bad, 0, LogConfig::default()),
+                Err(LogError::InvalidTopic(_))
+            ),
+            "{bad}"
+        );
+    }
+    assert!(matches!(
+        m.create_partition("ok", -1, LogConfig::default()),
+        Err(LogError::InvalidTopic(_))
+    ));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}

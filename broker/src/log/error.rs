@@ -77,6 +77,9 @@ pub enum LogError {
     /// A partition with that name already exists.
     #[error("partition {0} already exists")]
     PartitionExists(String),
+    /// A topic name that Kafka would reject (and that could escape the data directory).
+    #[error("invalid topic name {0:?}: 1-249 characters of [a-zA-Z0-9._-], not . or ..")]
+    InvalidTopic(String),
     /// No partition with that name.
     #[error("unknown partition {0}")]
     UnknownPartition(String),
