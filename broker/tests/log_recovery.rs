@@ -196,7 +196,12 @@ async fn half_finished_files_are_cleaned_up() {
 }
 
 fn idempotent(seq: i32) -> Bytes {
-    let mut b = RecordBatchBuilder::new(BatchOptions { producer_id: 7, producer_epoch: 2, base_sequence: seq, ..BatchOptions::default() });
+    let mut b = RecordBatchBuilder::new(BatchOptions {
+        producer_id: 7,
+        producer_epoch: 2,
+        base_sequence: seq,
+        ..BatchOptions::default()
+    });
     b.append(5, Some(b"k"), Some(&[b'y'; 300]), &[]).unwrap();
     b.append(6, Some(b"k"), Some(&[b'z'; 300]), &[]).unwrap();
     b.finish().unwrap()
@@ -210,7 +215,12 @@ async fn producer_state_survives_clean_and_unclean_restarts() {
         let m = open(tmp.path());
         let p = m.create_partition("idem", 0, config()).unwrap();
         for i in 0..10 {
-            offsets.push(p.append(idempotent(i * 2), 0, Durability::Durable).await.unwrap().base_offset);
+            offsets.push(
+                p.append(idempotent(i * 2), 0, Durability::Durable)
+                    .await
+                    .unwrap()
+                    .base_offset,
+            );
         }
         m.shutdown().unwrap();
     }
@@ -218,18 +228,34 @@ async fn producer_state_survives_clean_and_unclean_restarts() {
         // Clean restart (snapshot at the end): a retry of the last batch is recognised.
         let m = open(tmp.path());
         let p = m.partition("idem", 0).unwrap();
-        let retry = p.append(idempotent(18), 0, Durability::Durable).await.unwrap();
+        let retry = p
+            .append(idempotent(18), 0, Durability::Durable)
+            .await
+            .unwrap();
         assert!(retry.duplicate);
         assert_eq!(retry.base_offset, offsets[9]);
-        let next = p.append(idempotent(20), 0, Durability::Durable).await.unwrap();
+        let next = p
+            .append(idempotent(20), 0, Durability::Durable)
+            .await
+            .unwrap();
         assert_eq!(next.base_offset, 20);
         // No shutdown: the next open replays the log tail after the last snapshot.
     }
     let m = open(tmp.path());
     let p = m.partition("idem", 0).unwrap();
-    let retry = p.append(idempotent(20), 0, Durability::Durable).await.unwrap();
+    let retry = p
+        .append(idempotent(20), 0, Durability::Durable)
+        .await
+        .unwrap();
     assert!(retry.duplicate);
     assert_eq!(retry.base_offset, 20);
     let gap = p.append(idempotent(40), 0, Durability::Durable).await;
-    assert!(matches!(gap, Err(LogError::OutOfOrderSequence { expected: 22, received: 40, .. })));
+    assert!(matches!(
+        gap,
+        Err(LogError::OutOfOrderSequence {
+            expected: 22,
+            received: 40,
+            ..
+        })
+    ));
 }

@@ -26,6 +26,8 @@ enum Op {
     CleanRestart,
     /// Replication cutting the tail: truncate to this fraction (per mille) of the log end.
     Truncate(u16),
+    /// Retention / DeleteRecords: move the log start to the batch at this fraction of the log.
+    Retain(u16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -35,6 +37,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u64>().prop_map(Op::Crash),
         1 => Just(Op::CleanRestart),
         1 => (0u16..1000).prop_map(Op::Truncate),
+        1 => (0u16..1000).prop_map(Op::Retain),
     ]
 }
 
@@ -119,16 +122,27 @@ proptest! {
                     }
                     written.truncate(got.len());
                     synced = written.len();
-                    let expected_end = written.last().map(|(o, n, _)| o + n).unwrap_or(0);
-                    prop_assert_eq!(log.log_end_offset(), expected_end);
+                    if let Some((o, n, _)) = written.last() {
+                        prop_assert_eq!(log.log_end_offset(), o + n);
+                    }
+                }
+                Op::Retain(per_mille) => {
+                    let k = written.len() * usize::from(per_mille) / 1000;
+                    if let Some(&(to, _, _)) = written.get(k) {
+                        log.advance_log_start(to).unwrap();
+                        written.drain(..k);
+                        synced = synced.saturating_sub(k);
+                        prop_assert_eq!(log.log_start_offset(), to);
+                        prop_assert_eq!(all_batches(&log).len(), written.len());
+                    }
                 }
                 Op::Truncate(per_mille) => {
                     let end = log.log_end_offset();
-                    let to = end * i64::from(per_mille) / 1000;
+                    let to = (end * i64::from(per_mille) / 1000).max(log.log_start_offset());
                     log.truncate_to(to).unwrap();
                     written.retain(|(o, n, _)| o + n <= to);
                     synced = synced.min(written.len());
-                    let expected_end = written.last().map(|(o, n, _)| o + n).unwrap_or(0);
+                    let expected_end = written.last().map_or(log.log_start_offset(), |(o, n, _)| o + n);
                     prop_assert_eq!(log.log_end_offset(), expected_end);
                     prop_assert_eq!(all_batches(&log).len(), written.len());
                 }

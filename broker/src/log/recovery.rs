@@ -249,7 +249,19 @@ fn open_inner(
             break;
         }
     }
-    if segments.is_empty() {
+    // A crash can lose unsynced data below a log start that was already checkpointed (retention or
+    // DeleteRecords ran on it). Offsets below the log start are never handed out again: the log
+    // restarts empty at the log start.
+    let end_now = segments
+        .values()
+        .next_back()
+        .map_or(log_start, |s| s.next_offset());
+    if segments.is_empty() || end_now < log_start {
+        for base in std::mem::take(&mut segments).into_keys() {
+            for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                dir.remove(&file_name(base, s))?;
+            }
+        }
         let seg = Segment::create(&*dir, log_start, entries_max, interval)?;
         to_sync.push(seg.file().clone());
         segments.insert(log_start, seg);
@@ -259,11 +271,7 @@ fn open_inner(
     let end = segments
         .values()
         .next_back()
-        .map(|s| s.next_offset())
-        .unwrap_or(log_start);
-    if log_start > end {
-        log_start = end;
-    }
+        .map_or(log_start, |s| s.next_offset());
     epochs.truncate_from_end(end);
     epochs.truncate_from_start(log_start);
     // The active segment's index lives in memory: index files left on disk by an earlier life of
