@@ -578,7 +578,6 @@ impl PartitionLog {
         let active = self.active_mut();
         active.truncate_to(&*dir, offset)?;
         active.file().sync()?;
-        dir.sync()?;
         let end = self.log_end_offset();
         if self.leader_epochs.truncate_from_end(end) {
             self.write_leader_epochs()?;
@@ -590,6 +589,8 @@ impl PartitionLog {
                 }
             }
         }
+        // Removed segments and snapshots must stay removed: new data will reuse their offsets.
+        dir.sync()?;
         self.pending_snapshot = None;
         self.producers = crate::log::recovery::rebuild_producers(
             &*dir,

@@ -291,6 +291,10 @@ fn open_inner(
         }
     }
     let producers = rebuild_producers(&*dir, &segments, log_start, end)?;
+    // Make the removals above durable now: a segment dropped here (after a hole, empty, or below
+    // the log start) must not come back after the next crash, once new segments may have been
+    // created over the same offsets.
+    dir.sync()?;
     // After an unclean shutdown the scanned files may exist only in the page cache (the process
     // died, the kernel did not): they join the next group commit instead of being fsynced here, so
     // opening never waits on the disk, and the recovery point stays where it was until that sync.
