@@ -351,3 +351,26 @@ async fn segment_ms_rolls_by_batch_timestamps() {
     assert_eq!(f.p.with_log(|l| Ok(l.segments().count())).unwrap(), 2);
     assert_eq!(f.p.read(0, usize::MAX, i64::MAX).unwrap().next_offset, 3);
 }
+
+#[tokio::test]
+async fn a_durable_wait_for_truncated_offsets_fails_instead_of_spinning() {
+    let f = fixture(&[]);
+    f.p.append(batch(4, 0, 10, None), 0, Durability::Durable)
+        .await
+        .unwrap();
+    f.p.append(batch(4, 0, 10, None), 0, Durability::PageCache)
+        .await
+        .unwrap();
+    f.p.truncate_to(4).await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(10), f.p.wait_durable(8))
+        .await
+        .unwrap();
+    assert!(matches!(
+        waited,
+        Err(LogError::Truncated {
+            target: 8,
+            log_end: 4
+        })
+    ));
+    f.p.wait_durable(4).await.unwrap();
+}

@@ -68,6 +68,16 @@ pub enum LogError {
         /// The log end offset.
         log_end: i64,
     },
+    /// Records waiting to become durable were removed by a truncation (replication) first.
+    #[error(
+        "offsets up to {target} were truncated away (log end {log_end}) before becoming durable"
+    )]
+    Truncated {
+        /// The offset the waiter needed durable.
+        target: i64,
+        /// The log end after the truncation.
+        log_end: i64,
+    },
     /// The partition was closed or deleted.
     #[error("partition closed")]
     Closed,

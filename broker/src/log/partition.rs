@@ -188,6 +188,20 @@ impl Partition {
         loop {
             match self.commit.poll(&mut rx, target)? {
                 Wait::Done => return Ok(()),
+                Wait::StartSync if *self.end.borrow() < target => {
+                    // Give the sync flag back untouched: there is nothing to sync for us.
+                    self.commit.finish(Ok(self.commit.durable_offset()));
+                    return Err(LogError::Truncated {
+                        target,
+                        log_end: *self.end.borrow(),
+                    });
+                }
+                Wait::Pending if *self.end.borrow() < target => {
+                    return Err(LogError::Truncated {
+                        target,
+                        log_end: *self.end.borrow(),
+                    });
+                }
                 Wait::StartSync => {
                     tokio::spawn(self.clone().run_sync());
                 }
@@ -327,9 +341,10 @@ impl Partition {
         });
         match result {
             Ok((end, durable)) => {
+                // The end first: waiters woken by `finish` must see that their offsets are gone.
+                self.end.send_replace(end);
                 self.commit.truncated(durable);
                 self.commit.finish(Ok(durable));
-                self.end.send_replace(end);
                 Ok(())
             }
             Err(e) => {
