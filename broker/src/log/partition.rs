@@ -160,18 +160,20 @@ impl Partition {
         flush_due: bool,
         durability: Durability,
     ) -> LogResult<()> {
-        if info.duplicate {
-            return match durability {
-                Durability::Durable => self.wait_durable(info.last_offset + 1).await,
-                Durability::PageCache => Ok(()),
-            };
-        }
-        self.end.send_replace(info.last_offset + 1);
         let wait = match policy {
             FlushPolicy::Durable => durability == Durability::Durable,
             FlushPolicy::EveryAppend => true,
             FlushPolicy::Interval { .. } => false,
         };
+        if info.duplicate {
+            // The original append may still be waiting for its fsync: the retry waits the same way.
+            return if wait {
+                self.wait_durable(info.last_offset + 1).await
+            } else {
+                Ok(())
+            };
+        }
+        self.end.send_replace(info.last_offset + 1);
         if wait {
             self.wait_durable(info.last_offset + 1).await
         } else {
