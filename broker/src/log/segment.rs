@@ -475,6 +475,42 @@ mod tests {
         seg.append(&[IoSlice::new(b)], &[a]).unwrap();
     }
 
+    proptest::proptest! {
+        /// Offset and timestamp lookups through the sparse indexes agree with a linear scan of
+        /// the batches, for the in-memory indexes and for the ones written to disk and reloaded.
+        #[test]
+        fn lookups_agree_with_a_linear_scan(
+            shapes in proptest::collection::vec((1i32..6, 0usize..400, -20i64..50), 1..60),
+            interval in 1u64..2000,
+            probes in proptest::collection::vec(0i64..400, 1..40),
+        ) {
+            let d = MemDirectory::new();
+            let mut seg = Segment::create(&d, 1000, 10_000, interval).unwrap();
+            let mut batches = vec![]; // (position, base, last, max timestamp)
+            let (mut off, mut ts) = (1000i64, 1000i64);
+            for (n, size, dt) in shapes {
+                ts += dt;
+                let b = batch(off, n, ts, None, &vec![1u8; size]);
+                let max_ts = Header::parse(&b).unwrap().max_timestamp;
+                batches.push((seg.size(), off, off + i64::from(n) - 1, max_ts));
+                append(&mut seg, &b);
+                off += i64::from(n);
+            }
+            seg.write_indexes(&d).unwrap();
+            let reloaded = Segment::open_trusted(&d, 1000, 10_000, interval).unwrap().unwrap();
+            for s in [&seg, &reloaded] {
+                for &p in &probes {
+                    let target = 1000 + p;
+                    let expected = batches.iter().find(|b| b.2 >= target).map(|b| (b.0, b.1));
+                    proptest::prop_assert_eq!(s.locate(target).unwrap().map(|(pos, h)| (pos, h.base_offset)), expected);
+                    let t = 1000 + p / 2;
+                    let expected = batches.iter().find(|b| b.3 >= t).map(|b| (b.0, b.1));
+                    proptest::prop_assert_eq!(s.locate_timestamp(t).unwrap().map(|(pos, h)| (pos, h.base_offset)), expected);
+                }
+            }
+        }
+    }
+
     #[test]
     fn locate_reopen_and_truncate() {
         let d = MemDirectory::new();
