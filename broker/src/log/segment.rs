@@ -8,7 +8,7 @@
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::log::batch::{Header, HEADER_BYTES};
 use crate::log::offset_index::{IndexBuf, OffsetIndex};
@@ -369,9 +369,7 @@ impl Segment {
 
     /// Reads `len` bytes at `pos` into one buffer (one pread, no per-batch copy).
     pub fn read(&self, pos: u64, len: usize) -> io::Result<Bytes> {
-        let mut buf = BytesMut::zeroed(len);
-        self.log.read_at(pos, &mut buf)?;
-        Ok(buf.freeze())
+        self.log.read_bytes(pos, len)
     }
 
     /// Removes every batch containing an offset >= `offset`; returns the bytes removed.
