@@ -147,6 +147,10 @@ pub struct PartitionLog {
     pub(crate) offsets: Arc<OffsetsFile>,
     pub(crate) pending_snapshot: Option<(String, Vec<u8>)>,
     pub(crate) unflushed_messages: u64,
+    /// End of the range the last compaction pass covered (-1: none or partial).
+    pub(crate) compacted_upto: i64,
+    /// When a tombstone kept by the last pass becomes removable.
+    pub(crate) compaction_recheck_ms: i64,
     pub(crate) first_unflushed_ms: Option<i64>,
 }
 

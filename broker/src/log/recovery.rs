@@ -315,6 +315,8 @@ fn open_inner(
         offsets: OffsetsFile::new(dir.clone(), log_start, recovery_point),
         pending_snapshot: None,
         unflushed_messages: 0,
+        compacted_upto: -1,
+        compaction_recheck_ms: i64::MAX,
         first_unflushed_ms: None,
     };
     if log.leader_epochs != epochs_on_disk || !dir.exists(LEADER_EPOCH_CHECKPOINT)? {
