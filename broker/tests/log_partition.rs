@@ -457,3 +457,24 @@ async fn reads_race_appends_rolls_and_retention() {
         .unwrap();
     assert_eq!(tail.next_offset, end);
 }
+
+#[tokio::test]
+async fn follower_appends_across_compaction_gaps() {
+    let f = fixture(&[]);
+    let mut b = batch(2, 0, 10, None).to_vec();
+    b[..8].copy_from_slice(&10i64.to_be_bytes());
+    f.p.append_as_follower(Bytes::from(b)).await.unwrap();
+    let mut c = batch(1, 0, 10, None).to_vec();
+    c[..8].copy_from_slice(&40i64.to_be_bytes());
+    f.p.append_as_follower(Bytes::from(c)).await.unwrap();
+    assert_eq!(f.p.log_end_offset().unwrap(), 41);
+    assert_eq!(
+        batches_of(&f.p.read(0, usize::MAX, i64::MAX).unwrap().chunks),
+        vec![(10, 11), (40, 40)]
+    );
+    assert_eq!(
+        batches_of(&f.p.read(12, usize::MAX, i64::MAX).unwrap().chunks),
+        vec![(40, 40)]
+    );
+    f.p.close().unwrap();
+}

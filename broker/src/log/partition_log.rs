@@ -388,10 +388,8 @@ impl PartitionLog {
             batches[0].1.max_timestamp,
             now_ms,
         )?;
-        if first > self.log_end_offset() && self.active().size() > 0 {
-            // A gap (compacted leader): start a segment at the new base so offsets stay in range.
-            self.roll(first, now_ms)?;
-        }
+        // A gap (a compacted leader) stays inside the segment: offsets only need to increase, and
+        // a hole between segments would look like lost data to recovery.
         let mut position = self.active().size();
         let appended: Vec<Appended> = batches
             .iter()
