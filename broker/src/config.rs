@@ -236,10 +236,11 @@ impl BrokerConfig {
                 ),
             );
         }
-        for key in self.topic_defaults.keys() {
-            if key.is_empty() {
-                return invalid("topic_defaults", "has an empty key".to_string());
-            }
+        if let Err(err) = crate::log::LogConfig::from_props(&self.topic_defaults) {
+            return invalid(
+                "topic-default",
+                format!("is not a valid topic config: {err}"),
+            );
         }
         self.validate_cluster()
     }

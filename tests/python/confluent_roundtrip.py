@@ -8,6 +8,7 @@ headers. Prints a JSON summary on success; exits non-zero naming the first misma
 usage: confluent_roundtrip.py BOOTSTRAP TOPIC RECORDS PARTITIONS
 """
 
+import functools
 import json
 import sys
 import time
@@ -43,18 +44,19 @@ def main():
     acked = {}
     errors = []
 
-    def on_delivery(err, msg):
+    def on_delivery(i, err, msg):
+        # Delivery reports carry no headers: the record index rides in the closure.
         if err is not None:
             errors.append(str(err))
             return
-        i = int(dict(msg.headers())["seq"])
         acked[i] = (msg.partition(), msg.offset())
 
     for i in range(n):
         key, value, headers = record(i)
         while True:
             try:
-                producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+                producer.produce(topic, value=value, key=key, headers=headers,
+                                 on_delivery=functools.partial(on_delivery, i))
                 break
             except BufferError:
                 producer.poll(0.05)

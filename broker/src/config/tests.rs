@@ -74,6 +74,8 @@ fn invalid_values_name_the_setting() {
             "connections-max-idle-ms",
         ),
         (&["--topic-default", "novalue"], "topic-default"),
+        (&["--topic-default", "retention.ms=soon"], "topic-default"),
+        (&["--topic-default", "no.such.config=1"], "topic-default"),
         (&["--peers", "1@h:1"], "peer-listen"),
         (
             &["--peers", "1@h:1,2@h:2", "--peer-listen", "127.0.0.1:0"],

@@ -10,5 +10,8 @@ pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
 /// Fetch response budget when the request's `max_bytes` is larger (Kafka's
 /// `fetch.max.bytes` default is 50 MiB; the response is held in memory by reference only).
 pub const FETCH_RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Log maintenance (retention, compaction, `flush.ms`, checkpoints) runs this often; `flush.ms`
+/// values below it are honoured at this granularity.
+pub const LOG_MAINTENANCE_INTERVAL_MS: u64 = 1000;
 /// Producer ids are reserved on disk in blocks so that allocation rarely touches the disk.
 pub const PRODUCER_ID_BLOCK: i64 = 1000;
