@@ -246,3 +246,66 @@ async fn list_offsets_and_restart_keep_everything() {
     assert_eq!(response.responses[0].partitions[0].high_watermark, 12);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn fetch_budget_lets_the_first_batch_through_and_respects_the_rest() {
+    use sluice_protocol::wire::messages::fetch::{FetchPartition, FetchRequest, FetchTopic};
+    let broker = TestBroker::start().await;
+    let mut conn = broker.connect().await;
+    create_topic(&mut conn, "budget", 2, &[]).await;
+    let big = batch(4, BatchOptions::default(), 4000); // ~16 KB
+    produce(&mut conn, "budget", 0, 1, big.clone()).await;
+    produce(&mut conn, "budget", 1, 1, big.clone()).await;
+    let partition = |index| FetchPartition {
+        partition: index,
+        current_leader_epoch: -1,
+        fetch_offset: 0,
+        log_start_offset: -1,
+        partition_max_bytes: 1024,
+    };
+    let request = Request::Fetch(FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 0,
+        min_bytes: 1,
+        max_bytes: 2048,
+        isolation_level: 0,
+        session_id: 0,
+        session_epoch: -1,
+        topics: vec![FetchTopic {
+            topic: "budget".to_string(),
+            partitions: vec![partition(0), partition(1)],
+        }],
+        forgotten_topics_data: Vec::new(),
+        rack_id: String::new(),
+    });
+    let Response::Fetch(response) = conn.call(11, request).await else {
+        panic!("fetch")
+    };
+    let partitions = &response.responses[0].partitions;
+    // KIP-74: the first batch comes whole although it exceeds both limits, so the consumer
+    // progresses; the second partition gets nothing once the budget is spent.
+    assert_eq!(partitions[0].records.len(), big.len());
+    assert!(partitions[1].records.is_empty());
+    assert_eq!(partitions[1].high_watermark, 4);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_returns_what_it_has_when_min_bytes_is_not_reached_by_max_wait() {
+    let broker = TestBroker::start().await;
+    let mut conn = broker.connect().await;
+    create_topic(&mut conn, "min", 1, &[]).await;
+    let small = batch(1, BatchOptions::default(), 0);
+    produce(&mut conn, "min", 0, 1, small.clone()).await;
+    let Response::Fetch(response) = conn
+        .call(11, fetch_request("min", 0, 0, 300, 1_000_000))
+        .await
+    else {
+        panic!("fetch")
+    };
+    assert_eq!(
+        response.responses[0].partitions[0].records.len(),
+        small.len()
+    );
+    broker.stop().await;
+}
