@@ -134,6 +134,17 @@ impl Server {
         tokio::task::spawn_blocking(move || repair(&repair_broker))
             .await
             .map_err(|err| ServerError::Repair(err.to_string()))??;
+        let offline = broker.logs().offline_partitions();
+        for (topic, partition, err) in &offline {
+            tracing::error!(topic, partition, "partition offline: {err}");
+        }
+        tracing::info!(
+            data_dir = %broker.config().data_dir.display(),
+            topics = broker.topics().live_topics().len(),
+            partitions = broker.logs().partitions().len(),
+            offline = offline.len(),
+            "data dir opened"
+        );
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| ServerError::Bind {
