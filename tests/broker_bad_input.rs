@@ -158,7 +158,15 @@ fn throw_bad_input(broker: &Broker) {
 
 /// Connections that trickle a frame and never finish it are closed by the idle timeout.
 fn slow_loris(broker: &Broker) {
-    let mut sockets: Vec<TcpStream> = (0..20).map(|_| connect(broker)).collect();
+    let mut sockets: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let socket = connect(broker);
+            socket
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .expect("read timeout");
+            socket
+        })
+        .collect();
     let start = Instant::now();
     let header = frame(ApiKey::Metadata.as_i16(), 1, 1, &(-1i32).to_be_bytes());
     let mut sent = 0;
@@ -206,6 +214,7 @@ fn acked_records(path: &std::path::Path) -> Vec<(String, i32, i64)> {
 #[test]
 fn bad_input_closes_one_connection_and_harms_no_data() {
     let broker = Broker::builder()
+        .env("RUST_LOG", "info") // the reasons are checked in the log below
         .arg("--auto-create-topics")
         .arg("--num-partitions")
         .arg("2")
@@ -236,6 +245,19 @@ fn bad_input_closes_one_connection_and_harms_no_data() {
     throw_bad_input(&broker);
     slow_loris(&broker);
     let during = acked_records(&acks).len();
+    // Each bad connection was closed with its reason in the broker's log.
+    let log = broker.log();
+    for reason in [
+        "exceeds socket.request.max.bytes",
+        "negative frame length",
+        "connection closed inside a frame",
+        "unknown API key 999",
+        "Produce version 99 is not supported",
+        "malformed request",
+        "closing idle connection",
+    ] {
+        assert!(log.contains(reason), "broker log lacks {reason:?}:\n{log}");
+    }
 
     wait_until(
         Duration::from_secs(60),
