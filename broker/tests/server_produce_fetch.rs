@@ -309,3 +309,64 @@ async fn fetch_returns_what_it_has_when_min_bytes_is_not_reached_by_max_wait() {
     );
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn timestamps_follow_the_topic_timestamp_type() {
+    let broker = TestBroker::start().await;
+    let mut conn = broker.connect().await;
+    create_topic(
+        &mut conn,
+        "appended",
+        1,
+        &[("message.timestamp.type", "LogAppendTime")],
+    )
+    .await;
+    create_topic(
+        &mut conn,
+        "strict",
+        1,
+        &[("message.timestamp.difference.max.ms", "60000")],
+    )
+    .await;
+
+    let before = now_ms();
+    let Response::Produce(response) = conn
+        .call(
+            7,
+            produce_request("appended", 0, 1, batch(2, BatchOptions::default(), 0)),
+        )
+        .await
+    else {
+        panic!("produce")
+    };
+    let stamped = response.responses[0].partition_responses[0].log_append_time_ms;
+    assert!(stamped >= before, "LogAppendTime {stamped} reported");
+    let (_, _, chunks) = fetch(&mut conn, "appended", 0, 0).await;
+    let mut batches = BatchIter::new(Bytes::from(concat(&chunks)));
+    let served = batches
+        .next()
+        .expect("batch")
+        .expect("valid CRC after stamping");
+    assert_eq!(served.header().max_timestamp, stamped);
+
+    // CreateTime topics refuse timestamps too far from the broker clock.
+    let mut builder = sluice_protocol::record::RecordBatchBuilder::new(BatchOptions::default());
+    builder
+        .append(now_ms() - 3_600_000, None, Some(b"old"), &[])
+        .expect("append");
+    let old = builder.finish().expect("finish");
+    let (code, _) = produce(&mut conn, "strict", 0, 1, old).await;
+    assert_eq!(code, ErrorCode::INVALID_TIMESTAMP.as_i16());
+    assert_eq!(
+        produce(
+            &mut conn,
+            "strict",
+            0,
+            1,
+            batch(1, BatchOptions::default(), 0)
+        )
+        .await,
+        (0, 0)
+    );
+    broker.stop().await;
+}
