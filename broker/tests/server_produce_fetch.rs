@@ -370,3 +370,51 @@ async fn timestamps_follow_the_topic_timestamp_type() {
     );
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn delete_records_moves_the_log_start() {
+    use sluice_protocol::wire::messages::delete_records::{
+        DeleteRecordsPartition, DeleteRecordsRequest, DeleteRecordsTopic,
+    };
+    let broker = TestBroker::start().await;
+    let mut conn = broker.connect().await;
+    create_topic(&mut conn, "trim", 1, &[]).await;
+    for _ in 0..5 {
+        produce(
+            &mut conn,
+            "trim",
+            0,
+            1,
+            batch(2, BatchOptions::default(), 0),
+        )
+        .await;
+    }
+    let delete = |offset| {
+        Request::DeleteRecords(DeleteRecordsRequest {
+            topics: vec![DeleteRecordsTopic {
+                name: "trim".to_string(),
+                partitions: vec![DeleteRecordsPartition {
+                    partition_index: 0,
+                    offset,
+                }],
+            }],
+            timeout_ms: 10_000,
+        })
+    };
+    let Response::DeleteRecords(response) = conn.call(1, delete(99)).await else {
+        panic!()
+    };
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, ErrorCode::OFFSET_OUT_OF_RANGE.as_i16());
+    let Response::DeleteRecords(response) = conn.call(1, delete(4)).await else {
+        panic!()
+    };
+    let p = &response.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.low_watermark), (0, 4));
+    let (code, _, _) = fetch(&mut conn, "trim", 2, 0).await;
+    assert_eq!(code, ErrorCode::OFFSET_OUT_OF_RANGE.as_i16());
+    let (code, hw, chunks) = fetch(&mut conn, "trim", 4, 0).await;
+    assert_eq!((code, hw), (0, 10));
+    assert!(!chunks.is_empty());
+    broker.stop().await;
+}
