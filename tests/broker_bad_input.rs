@@ -6,25 +6,16 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sluice_protocol::wire::{self, ApiKey, ErrorCode, Response};
-use sluice_tests::{kcat, python, python_script, run, wait_until, Broker};
+use sluice_tests::{kcat, python, python_script, run, wait_until, Broker, ChildGuard};
 
 const TOPIC: &str = "steady";
 const IDLE_MS: u64 = 1500;
 const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
-
-struct ProducerGuard(Child);
-
-impl Drop for ProducerGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn connect(broker: &Broker) -> TcpStream {
     let stream = TcpStream::connect(broker.addr()).expect("connect");
@@ -226,7 +217,7 @@ fn bad_input_closes_one_connection_and_harms_no_data() {
     let work = tempfile::tempdir().expect("tempdir");
     let acks = work.path().join("acks");
     let stop = work.path().join("stop");
-    let mut producer = ProducerGuard(
+    let mut producer = ChildGuard(
         Command::new(python())
             .arg(python_script("acked_producer.py"))
             .arg(broker.bootstrap())
@@ -266,7 +257,7 @@ fn bad_input_closes_one_connection_and_harms_no_data() {
     );
     std::fs::write(&stop, b"").expect("stop");
     wait_until(Duration::from_secs(90), "the producer to finish", || {
-        matches!(producer.0.try_wait(), Ok(Some(_)))
+        producer.has_exited()
     });
     assert!(
         producer.0.wait().expect("status").success(),
