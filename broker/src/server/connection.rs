@@ -15,8 +15,9 @@
 //!
 //! A connection ends on a clean close, a framing error (logged with its reason), a handler's
 //! [`Reply::Close`], an idle timeout (no complete request for `idle` while nothing is in flight:
-//! this also ends slow-loris peers that never finish a frame), a write error, or shutdown, after
-//! which the replies already queued are still written.
+//! this also ends slow-loris peers that never finish a frame), a write error or a write that makes
+//! no progress for `idle` (a peer that stopped reading), or shutdown, after which the replies
+//! already queued are still written.
 
 use std::future::Future;
 use std::io::IoSlice;
@@ -115,7 +116,7 @@ pub async fn serve_connection<H: RequestHandler>(
         &in_flight,
     );
     let write = async {
-        let result = write_loop(write_half, replies, &in_flight).await;
+        let result = write_loop(write_half, replies, &in_flight, limits.idle).await;
         writer_gone.cancel();
         if let Err(err) = result {
             tracing::debug!(%peer, "connection write failed: {err}");
@@ -172,6 +173,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut out: W,
     mut replies: mpsc::Receiver<Reply>,
     in_flight: &AtomicUsize,
+    stall: Duration,
 ) -> std::io::Result<()> {
     let mut pending: Vec<Bytes> = Vec::new();
     while let Some(first) = replies.recv().await {
@@ -181,7 +183,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 Reply::Ready(frame) => pending.extend(frame.chunks),
                 Reply::Deferred(future) => {
                     // Earlier responses must not wait behind a long-poll.
-                    write_all_vectored(&mut out, &mut pending).await?;
+                    write_all_vectored(&mut out, &mut pending, stall).await?;
                     if let Some(frame) = future.await {
                         pending.extend(frame.chunks);
                     }
@@ -190,19 +192,22 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
             in_flight.fetch_sub(1, Ordering::AcqRel);
             if pending.len() >= WRITE_SLICES_MAX {
-                write_all_vectored(&mut out, &mut pending).await?;
+                write_all_vectored(&mut out, &mut pending, stall).await?;
             }
             next = replies.try_recv().ok();
         }
-        write_all_vectored(&mut out, &mut pending).await?;
+        write_all_vectored(&mut out, &mut pending, stall).await?;
     }
     out.shutdown().await
 }
 
 /// Writes every chunk, in order, with as few `writev` calls as the kernel allows; empties `chunks`.
+/// A peer that accepts no byte for `stall` (it stopped reading) fails the write with `TimedOut`,
+/// so a connection whose client never reads cannot pin its task and buffers forever.
 pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
     out: &mut W,
     chunks: &mut Vec<Bytes>,
+    stall: Duration,
 ) -> std::io::Result<()> {
     let mut start = 0;
     while start < chunks.len() {
@@ -216,7 +221,9 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
             .take(WRITE_SLICES_MAX)
             .map(|chunk| IoSlice::new(chunk))
             .collect();
-        let mut written = out.write_vectored(&slices).await?;
+        let mut written = tokio::time::timeout(stall, out.write_vectored(&slices))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -232,7 +239,9 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
         }
     }
     chunks.clear();
-    out.flush().await
+    tokio::time::timeout(stall, out.flush())
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
 #[cfg(test)]
@@ -290,6 +299,40 @@ mod tests {
         }
     }
 
+    /// A peer that never reads: every write stays pending.
+    struct Stuck;
+
+    impl AsyncWrite for Stuck {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            _buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::task::Poll::Pending
+        }
+        fn poll_flush(
+            self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Pending
+        }
+        fn poll_shutdown(
+            self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_fails_the_write() {
+        let mut chunks = vec![Bytes::from_static(b"response")];
+        let err = write_all_vectored(&mut Stuck, &mut chunks, Duration::from_millis(20))
+            .await
+            .expect_err("stalled");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+
     #[tokio::test]
     async fn vectored_writes_survive_partial_writes() {
         for step in [1, 3, 7, 100] {
@@ -304,7 +347,7 @@ mod tests {
                 written: Vec::new(),
                 step,
             };
-            write_all_vectored(&mut out, &mut chunks)
+            write_all_vectored(&mut out, &mut chunks, Duration::from_secs(5))
                 .await
                 .expect("write");
             assert_eq!(out.written, expected, "step {step}");
