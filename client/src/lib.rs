@@ -2,4 +2,7 @@
 //! wire protocol. The `sluice` CLI in `src/bin/sluice.rs` is built on it.
 #![warn(missing_docs)]
 
+pub mod connection;
 pub mod group;
+pub mod limits;
+pub mod partitioner;
