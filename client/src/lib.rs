@@ -2,7 +2,12 @@
 //! wire protocol. The `sluice` CLI in `src/bin/sluice.rs` is built on it.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod connection;
+pub mod error;
 pub mod group;
 pub mod limits;
+pub mod message;
+pub mod metadata;
 pub mod partitioner;
+pub mod producer;

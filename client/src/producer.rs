@@ -1,0 +1,4 @@
+//! The producer.
+
+pub mod accumulator;
+pub mod outcome;
