@@ -19,19 +19,21 @@ pub struct RecordBatch {
 }
 
 impl RecordBatch {
-    /// Validates `bytes` as exactly one batch: header bounds and magic, total length equal to
-    /// `12 + batchLength`, CRC-32C. Records are not walked (see [`Self::records`]).
+    /// Validates `bytes` as exactly one batch: length bounds and magic, total length equal to
+    /// `12 + batchLength`, then the CRC-32C, then the header fields (so corruption of a covered field
+    /// reports [`BatchError::CrcMismatch`]). Records are not walked (see [`Self::records`]).
     pub fn parse(bytes: Bytes) -> Result<RecordBatch, BatchError> {
-        let batch = Self::parse_without_crc(bytes)?;
-        verify_crc(&batch.bytes)?;
-        Ok(batch)
+        Self::parse_inner(bytes, true)
     }
 
     /// Like [`Self::parse`] but without the CRC check, for bytes already verified (for example a
     /// batch the broker validated on produce and is reading back from its own log).
     pub fn parse_without_crc(bytes: Bytes) -> Result<RecordBatch, BatchError> {
-        let header = BatchHeader::parse(&bytes)?;
-        let total = header.total_bytes();
+        Self::parse_inner(bytes, false)
+    }
+
+    fn parse_inner(bytes: Bytes, check_crc: bool) -> Result<RecordBatch, BatchError> {
+        let total = batch_total_bytes(&bytes)?;
         if bytes.len() < total {
             return Err(BatchError::Incomplete {
                 needed: total,
@@ -44,6 +46,10 @@ impl RecordBatch {
                 reason: "buffer holds bytes after the batch",
             });
         }
+        if check_crc {
+            verify_crc(&bytes)?;
+        }
+        let header = BatchHeader::parse(&bytes)?;
         Ok(RecordBatch { bytes, header })
     }
 
@@ -228,5 +234,68 @@ impl Iterator for BatchIter {
                 Some(Err(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{BatchOptions, RecordBatchBuilder};
+
+    fn zeros_batch(compression: Compression, value_bytes: usize) -> RecordBatch {
+        let mut b = RecordBatchBuilder::new(BatchOptions {
+            compression,
+            ..Default::default()
+        });
+        b.append(0, None, Some(&vec![0u8; value_bytes]), &[])
+            .expect("append");
+        RecordBatch::parse(b.finish().expect("finish")).expect("parse")
+    }
+
+    #[test]
+    fn inflating_past_the_limit_is_refused() {
+        for codec in [Compression::Gzip, Compression::Lz4, Compression::Snappy] {
+            // A megabyte of zeros compresses at least 16-fold (snappy: ~21x on zeros).
+            let batch = zeros_batch(codec, 1 << 20);
+            assert!(
+                batch.total_bytes() < 64 * 1024,
+                "{codec:?}: {}",
+                batch.total_bytes()
+            );
+            assert_eq!(
+                batch.records_with_limit(64 * 1024).map(|_| ()),
+                Err(BatchError::DecompressedTooLarge { limit: 64 * 1024 }),
+                "{codec:?}"
+            );
+            assert_eq!(
+                batch.records().expect("within the default limit").count(),
+                1
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_batch_are_rejected() {
+        let batch = zeros_batch(Compression::None, 10);
+        let mut bytes = batch.as_bytes().to_vec();
+        bytes.push(0);
+        assert!(matches!(
+            RecordBatch::parse(Bytes::from(bytes)),
+            Err(BatchError::InvalidLength { .. })
+        ));
+    }
+
+    #[test]
+    fn impossible_record_count_is_rejected_before_walking() {
+        let batch = zeros_batch(Compression::None, 10);
+        let mut bytes = batch.as_bytes().to_vec();
+        bytes[crate::record::header::offset::RECORDS_COUNT..][..4]
+            .copy_from_slice(&1000i32.to_be_bytes());
+        crate::record::header::rewrite_crc(&mut bytes).expect("crc");
+        let batch = RecordBatch::parse(Bytes::from(bytes)).expect("header is plausible");
+        assert!(matches!(
+            batch.records().map(|_| ()),
+            Err(BatchError::InvalidHeader { .. })
+        ));
     }
 }
