@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn every_command_has_an_example_in_its_help() {
         fn walk(cmd: &clap::Command, path: &str) {
-            let help = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            let help = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
             assert!(help.contains("sluice"), "{path} has no example in --help");
             for sub in cmd.get_subcommands() {
                 walk(sub, &format!("{path} {}", sub.get_name()));

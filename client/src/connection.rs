@@ -1,9 +1,10 @@
 //! One TCP connection to one broker, pipelined.
 //!
-//! Callers hand [`Connection::send`] a closure that encodes a request (header and body) for a
-//! correlation id; the connection prefixes the 4-byte big-endian size, registers the waiter in
-//! [`pending::Pending`] and queues the frame to a writer task that coalesces queued frames into
-//! few syscalls. A reader task reads size-prefixed response frames (bounded by
+//! Callers hand [`Connection::send`] an encoded request frame as a list of parts (size prefix and
+//! header v1 first, record batches by reference after), written with correlation id 0; the
+//! connection stamps the correlation id it assigns into bytes 8..12, registers the waiter in
+//! [`pending::Pending`] and queues the parts to a writer task that coalesces queued frames into
+//! few syscalls (large parts bypass its buffer, so produced batches are never copied). A reader task reads size-prefixed response frames (bounded by
 //! [`RESPONSE_FRAME_BYTES_MAX`] before allocating), matches each to its waiter by correlation id and
 //! hands over the frame after the correlation id as `Bytes` (a slice of the read buffer: record
 //! data in fetch responses is never copied again). Any I/O failure fails every waiter with
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -113,7 +114,7 @@ impl Shared {
 /// closes the socket.
 pub struct Connection {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Vec<Bytes>>,
     reader: JoinHandle<()>,
 }
 
@@ -179,12 +180,12 @@ impl Connection {
         self.shared.pending.lock().map(|p| p.len()).unwrap_or(0)
     }
 
-    /// Sends a request and waits up to `timeout` for its response frame (the bytes after the
-    /// correlation id). `encode` writes the request header and body for the correlation id given.
+    /// Sends a request frame (`parts`, see the module doc) and waits up to `timeout` for its
+    /// response (the bytes after the correlation id).
     pub async fn send(
         &self,
         timeout: Duration,
-        encode: impl FnOnce(i32, &mut BytesMut),
+        parts: Vec<Bytes>,
     ) -> Result<Bytes, ConnectionError> {
         if self.is_closed() {
             return Err(self.shared.lost());
@@ -194,7 +195,7 @@ impl Connection {
             Ok(mut p) => p.register(waiter),
             Err(_) => return Err(self.shared.lost()),
         };
-        let frame = frame_with(id, encode);
+        let frame = self.stamp(id, parts)?;
         if self.tx.send(frame).await.is_err() {
             self.cancel(id);
             return Err(self.shared.lost());
@@ -214,10 +215,7 @@ impl Connection {
 
     /// Sends a request the broker will not answer (produce with acks=0). Returns once it is queued
     /// to the writer, in order with every other request.
-    pub async fn send_no_response(
-        &self,
-        encode: impl FnOnce(i32, &mut BytesMut),
-    ) -> Result<(), ConnectionError> {
+    pub async fn send_no_response(&self, parts: Vec<Bytes>) -> Result<(), ConnectionError> {
         if self.is_closed() {
             return Err(self.shared.lost());
         }
@@ -225,8 +223,23 @@ impl Connection {
             Ok(mut p) => p.next_id(),
             Err(_) => return Err(self.shared.lost()),
         };
-        let frame = frame_with(id, encode);
+        let frame = self.stamp(id, parts)?;
         self.tx.send(frame).await.map_err(|_| self.shared.lost())
+    }
+
+    /// Writes the correlation id into the header (bytes 8..12 of the first part).
+    fn stamp(&self, id: i32, mut parts: Vec<Bytes>) -> Result<Vec<Bytes>, ConnectionError> {
+        let Some(first) = parts.first_mut().filter(|p| p.len() >= CORRELATION_ID_END) else {
+            self.cancel(id);
+            return Err(ConnectionError::Lost {
+                addr: self.shared.addr.clone(),
+                reason: "request frame shorter than a header".to_string(),
+            });
+        };
+        let mut head = BytesMut::from(&first[..]);
+        head[CORRELATION_ID_END - 4..CORRELATION_ID_END].copy_from_slice(&id.to_be_bytes());
+        *first = head.freeze();
+        Ok(parts)
     }
 
     fn cancel(&self, id: i32) {
@@ -236,23 +249,31 @@ impl Connection {
     }
 }
 
-fn frame_with(id: i32, encode: impl FnOnce(i32, &mut BytesMut)) -> Bytes {
-    let mut buf = BytesMut::with_capacity(256);
-    buf.put_i32(0);
-    encode(id, &mut buf);
-    let size = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    buf.freeze()
+/// End of the correlation id in a request frame: size (4), api key (2), api version (2), id (4).
+const CORRELATION_ID_END: usize = 12;
+
+async fn write_parts(
+    out: &mut BufWriter<OwnedWriteHalf>,
+    parts: &[Bytes],
+) -> Result<(), io::Error> {
+    for part in parts {
+        out.write_all(part).await?;
+    }
+    Ok(())
 }
 
-async fn write_loop(write: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>, shared: Arc<Shared>) {
+async fn write_loop(
+    write: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Vec<Bytes>>,
+    shared: Arc<Shared>,
+) {
     let mut out = BufWriter::with_capacity(64 * 1024, write);
     while let Some(frame) = rx.recv().await {
-        let mut result = out.write_all(&frame).await;
+        let mut result = write_parts(&mut out, &frame).await;
         // Coalesce whatever else is queued into the same flush.
         while result.is_ok() {
             match rx.try_recv() {
-                Ok(more) => result = out.write_all(&more).await,
+                Ok(more) => result = write_parts(&mut out, &more).await,
                 Err(_) => break,
             }
         }
@@ -345,6 +366,7 @@ async fn fill(read: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<usize, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BufMut;
     use tokio::net::TcpListener;
 
     /// A fake broker that answers each request frame with its correlation id and the request body
@@ -361,8 +383,8 @@ mod tests {
                 if s.read_exact(&mut body).await.is_err() {
                     return;
                 }
-                let id = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
-                let mut payload = body[4..].to_vec();
+                let id = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+                let mut payload = body[8..].to_vec();
                 payload.reverse();
                 if payload == b"drop" {
                     return;
@@ -387,11 +409,14 @@ mod tests {
         (addr, task)
     }
 
-    fn body(text: &'static str) -> impl FnOnce(i32, &mut BytesMut) {
-        move |id, buf| {
-            buf.put_i32(id);
-            buf.put_slice(text.as_bytes());
-        }
+    /// A frame whose "header" is 4 filler bytes then the correlation id, then `text`, split in
+    /// two parts.
+    fn body(text: &'static str) -> Vec<Bytes> {
+        let mut head = BytesMut::new();
+        head.put_i32((8 + text.len()) as i32);
+        head.put_u32(0);
+        head.put_i32(0);
+        vec![head.freeze(), Bytes::from_static(text.as_bytes())]
     }
 
     #[tokio::test]

@@ -199,7 +199,12 @@ impl Consumer {
     }
 
     /// Moves an assigned partition's position; resolved against the broker right away.
-    pub async fn seek(&mut self, topic: &str, partition: i32, to: SeekTo) -> Result<(), ConsumeError> {
+    pub async fn seek(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        to: SeekTo,
+    ) -> Result<(), ConsumeError> {
         let i = self.slot(topic, partition)?;
         let p = &mut self.partitions[i];
         p.epoch += 1;
@@ -236,10 +241,12 @@ impl Consumer {
 
     /// True when every assigned partition's position has reached its high watermark.
     pub fn at_end(&self) -> bool {
-        self.partitions.iter().all(|p| match (p.position, p.high_watermark) {
-            (Some(pos), Some(hw)) => pos >= hw,
-            _ => false,
-        })
+        self.partitions
+            .iter()
+            .all(|p| match (p.position, p.high_watermark) {
+                (Some(pos), Some(hw)) => pos >= hw,
+                _ => false,
+            })
     }
 
     async fn resolve_seeks(&mut self) -> Result<(), ConsumeError> {
@@ -428,13 +435,20 @@ impl Consumer {
             if r.log_start_offset >= 0 {
                 p.log_start_offset = Some(r.log_start_offset);
             }
-            let decoded = decode_records(&p.topic, p.partition, &r.records, fetch_offset, i64::MAX, out)
-                .map_err(|e| ConsumeError::CorruptBatch {
-                    topic: p.topic.to_string(),
-                    partition: p.partition,
-                    offset: e.offset,
-                    reason: e.reason,
-                })?;
+            let decoded = decode_records(
+                &p.topic,
+                p.partition,
+                &r.records,
+                fetch_offset,
+                i64::MAX,
+                out,
+            )
+            .map_err(|e| ConsumeError::CorruptBatch {
+                topic: p.topic.to_string(),
+                partition: p.partition,
+                offset: e.offset,
+                reason: e.reason,
+            })?;
             p.position = Some(decoded.next_offset);
         }
         Ok(())
@@ -513,7 +527,9 @@ pub async fn read_range(
                     end: r.high_watermark,
                 })
             }
-            code if KafkaCode(code).is_retriable() && failures < crate::limits::METADATA_RETRIES_MAX => {
+            code if KafkaCode(code).is_retriable()
+                && failures < crate::limits::METADATA_RETRIES_MAX =>
+            {
                 failures += 1;
                 client.invalidate(topic);
                 tokio::time::sleep(config.client.retry_backoff).await;
@@ -527,17 +543,25 @@ pub async fn read_range(
                 .into())
             }
         }
-        let decoded = decode_records(&topic_name, partition, &r.records, position, until, &mut out)
-            .map_err(|e| ConsumeError::CorruptBatch {
-                topic: topic.to_string(),
-                partition,
-                offset: e.offset,
-                reason: e.reason,
-            })?;
+        let decoded = decode_records(
+            &topic_name,
+            partition,
+            &r.records,
+            position,
+            until,
+            &mut out,
+        )
+        .map_err(|e| ConsumeError::CorruptBatch {
+            topic: topic.to_string(),
+            partition,
+            offset: e.offset,
+            reason: e.reason,
+        })?;
         if decoded.next_offset > position {
             position = decoded.next_offset;
             last_progress = Instant::now();
-        } else if r.high_watermark >= 0 && position >= r.high_watermark && r.high_watermark < until {
+        } else if r.high_watermark >= 0 && position >= r.high_watermark && r.high_watermark < until
+        {
             // Waiting for records not written yet: the fetch long-polls; give up after patience.
             if last_progress.elapsed() > patience {
                 return Err(ConsumeError::OffsetOutOfRange {

@@ -82,7 +82,10 @@ impl Producer {
     }
 
     /// A producer sharing an existing client's connections.
-    pub async fn with_client(client: Client, config: ProducerConfig) -> Result<Producer, ProduceError> {
+    pub async fn with_client(
+        client: Client,
+        config: ProducerConfig,
+    ) -> Result<Producer, ProduceError> {
         config.validate().map_err(ClientError::from)?;
         let identity = if config.idempotence {
             let (producer_id, producer_epoch) = client.init_producer_id().await?;
@@ -192,7 +195,9 @@ impl Producer {
             }
         };
         if appended.closed_batch && record.key.is_none() && record.partition.is_none() {
-            state.sticky.batch_closed(record.topic, partition, n_partitions);
+            state
+                .sticky
+                .batch_closed(record.topic, partition, n_partitions);
         }
         drop(state);
         if appended.closed_batch || appended.index == 0 {
@@ -252,7 +257,10 @@ async fn sender_loop(inner: Arc<Inner>) {
         let closing = inner.closed.load(Ordering::Acquire);
         let flush = closing || inner.flushing.load(Ordering::Acquire) > 0;
         let drained = match inner.state.lock() {
-            Ok(mut s) => s.acc.drain_ready(Instant::now(), flush).map(|(b, due)| (b, due, s.acc.is_empty())),
+            Ok(mut s) => s
+                .acc
+                .drain_ready(Instant::now(), flush)
+                .map(|(b, due)| (b, due, s.acc.is_empty())),
             Err(_) => return,
         };
         let (batches, next_due, empty) = match drained {
@@ -321,7 +329,12 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
             records: b.data.clone(),
         })
         .collect();
-    let timeout_ms = inner.config.client.request_timeout.as_millis().min(i32::MAX as u128) as i32;
+    let timeout_ms = inner
+        .config
+        .client
+        .request_timeout
+        .as_millis()
+        .min(i32::MAX as u128) as i32;
     if acks == Acks::None {
         let result = inner.client.produce_no_ack(node, partitions).await;
         for batch in batches {
@@ -392,7 +405,9 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
 /// Requeues a batch after a backoff, or fails it once `delivery.timeout.ms` has passed.
 async fn retry_or_fail(inner: &Arc<Inner>, batch: ReadyBatch, reason: String) {
     let timeout = inner.config.delivery_timeout;
-    if batch.created.elapsed() >= timeout || inner.closed.load(Ordering::Acquire) && batch.attempts > 50 {
+    if batch.created.elapsed() >= timeout
+        || inner.closed.load(Ordering::Acquire) && batch.attempts > 50
+    {
         let e = ProduceError::DeliveryTimeout {
             timeout_ms: timeout.as_millis() as u64,
             last: reason,
@@ -401,7 +416,11 @@ async fn retry_or_fail(inner: &Arc<Inner>, batch: ReadyBatch, reason: String) {
         return;
     }
     tracing::debug!(topic = %batch.topic, partition = batch.partition, attempt = batch.attempts, %reason, "retrying batch");
-    let backoff = inner.config.client.retry_backoff.saturating_mul(1 << batch.attempts.min(4));
+    let backoff = inner
+        .config
+        .client
+        .retry_backoff
+        .saturating_mul(1 << batch.attempts.min(4));
     tokio::time::sleep(backoff.min(Duration::from_secs(1))).await;
     if let Ok(mut s) = inner.state.lock() {
         s.acc.requeue(batch);

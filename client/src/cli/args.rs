@@ -36,8 +36,8 @@ impl FromStr for OffsetSpec {
                     }
                     Ok(OffsetSpec::Timestamp(ts))
                 } else if let Some(n) = s.strip_prefix('-') {
-                    let n: i64 = n.parse().map_err(|_| bad())?;
-                    Ok(OffsetSpec::BeforeEnd(n))
+                    let n: u32 = n.parse().map_err(|_| bad())?;
+                    Ok(OffsetSpec::BeforeEnd(i64::from(n)))
                 } else {
                     Ok(OffsetSpec::At(s.parse().map_err(|_| bad())?))
                 }
@@ -110,7 +110,10 @@ mod tests {
         assert_eq!(p("end"), Ok(OffsetSpec::End));
         assert_eq!(p("17"), Ok(OffsetSpec::At(17)));
         assert_eq!(p("-5"), Ok(OffsetSpec::BeforeEnd(5)));
-        assert_eq!(p("@1700000000000"), Ok(OffsetSpec::Timestamp(1_700_000_000_000)));
+        assert_eq!(
+            p("@1700000000000"),
+            Ok(OffsetSpec::Timestamp(1_700_000_000_000))
+        );
         for bad in ["", "x", "@", "@-3", "@x", "--1", "1.5"] {
             assert!(p(bad).is_err(), "{bad}");
         }

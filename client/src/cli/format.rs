@@ -225,7 +225,10 @@ mod tests {
 
     #[test]
     fn bad_formats_are_typed_errors() {
-        assert_eq!(Format::parse("%x"), Err(FormatError::UnknownPlaceholder('x')));
+        assert_eq!(
+            Format::parse("%x"),
+            Err(FormatError::UnknownPlaceholder('x'))
+        );
         assert_eq!(Format::parse("\\q"), Err(FormatError::UnknownEscape('q')));
         assert_eq!(Format::parse("abc%"), Err(FormatError::Dangling('%')));
         assert_eq!(Format::parse("abc\\"), Err(FormatError::Dangling('\\')));

@@ -121,7 +121,9 @@ pub async fn run(global: &Global, args: ProduceArgs) -> anyhow::Result<()> {
         anyhow::bail!(
             "{} record(s) were not acknowledged: {}",
             outcome.sent - outcome.acked,
-            outcome.first_error.unwrap_or_else(|| "unknown cause".into())
+            outcome
+                .first_error
+                .unwrap_or_else(|| "unknown cause".into())
         );
     }
     Ok(())
@@ -165,7 +167,10 @@ mod tests {
 
     #[test]
     fn keys_split_at_the_first_separator() {
-        assert_eq!(split_key(b"k:v:w", Some(":")), (Some(&b"k"[..]), &b"v:w"[..]));
+        assert_eq!(
+            split_key(b"k:v:w", Some(":")),
+            (Some(&b"k"[..]), &b"v:w"[..])
+        );
         assert_eq!(split_key(b"k::v", Some("::")), (Some(&b"k"[..]), &b"v"[..]));
         assert_eq!(split_key(b":v", Some(":")), (Some(&b""[..]), &b"v"[..]));
         assert_eq!(split_key(b"nokey", Some(":")), (None, &b"nokey"[..]));

@@ -9,7 +9,9 @@ use crate::admin::{Admin, NewTopic, TopicDescription};
 
 /// Topic administration.
 #[derive(Debug, Subcommand)]
-#[command(after_help = "Example:\n  sluice topic create orders --partitions 3 --config retention.ms=86400000")]
+#[command(
+    after_help = "Example:\n  sluice topic create orders --partitions 3 --config retention.ms=86400000"
+)]
 pub enum TopicCommand {
     /// Create a topic
     #[command(

@@ -177,7 +177,10 @@ mod tests {
     #[test]
     fn a_range_stops_at_until() {
         let topic: Arc<str> = "t".into();
-        let chunks = [batch(10, 5, false, Compression::None), batch(15, 5, false, Compression::None)];
+        let chunks = [
+            batch(10, 5, false, Compression::None),
+            batch(15, 5, false, Compression::None),
+        ];
         let mut out = Vec::new();
         let d = decode_records(&topic, 0, &chunks, 12, 17, &mut out).unwrap();
         assert_eq!(values(&out), vec!["v12", "v13", "v14", "v15", "v16"]);
