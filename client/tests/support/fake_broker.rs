@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::record::{set_base_offset, BatchIter};
 use sluice_protocol::wire::messages::{
-    create_topics as wc, fetch as wf, init_producer_id as wi, list_offsets as wl, metadata as wm,
-    produce as wp,
+    create_topics as wc, delete_topics as wdt, describe_configs as wd, fetch as wf,
+    init_producer_id as wi, list_offsets as wl, metadata as wm, produce as wp,
 };
 use sluice_protocol::wire::{
     api_versions_response, decode_request, encode_response, split_frame, ErrorCode, Records,
@@ -353,6 +353,52 @@ fn handle(state: &Mutex<State>, addr: &str, request: Request) -> Response {
                 .collect();
             Response::ListOffsets(wl::ListOffsetsResponse {
                 topics,
+                ..Default::default()
+            })
+        }
+        Request::DeleteTopics(r) => {
+            let responses = r
+                .topic_names
+                .into_iter()
+                .map(|name| {
+                    let code = if s.topics.remove(&name).is_some() {
+                        0
+                    } else {
+                        3
+                    };
+                    wdt::DeletableTopicResult {
+                        name,
+                        error_code: code,
+                    }
+                })
+                .collect();
+            Response::DeleteTopics(wdt::DeleteTopicsResponse {
+                responses,
+                ..Default::default()
+            })
+        }
+        Request::DescribeConfigs(r) => {
+            let results = r
+                .resources
+                .into_iter()
+                .map(|res| wd::DescribeConfigsResult {
+                    error_code: if s.topics.contains_key(&res.resource_name) {
+                        0
+                    } else {
+                        3
+                    },
+                    resource_type: res.resource_type,
+                    resource_name: res.resource_name,
+                    configs: vec![wd::DescribeConfigsResourceResult {
+                        name: "retention.ms".into(),
+                        value: Some("604800000".into()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .collect();
+            Response::DescribeConfigs(wd::DescribeConfigsResponse {
+                results,
                 ..Default::default()
             })
         }
