@@ -308,7 +308,7 @@ fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>) {
                     };
                     inner.client.invalidate(&batch.topic);
                     let _ = inner.client.topic(&batch.topic).await;
-                    retry_or_fail(&inner, batch, err.to_string()).await;
+                    retry_or_fail(&inner, vec![(batch, err.to_string())]).await;
                 });
             }
         }
@@ -359,23 +359,25 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
     match result {
         Err(e) => {
             inner.client.node_failed(node);
-            let reason = e.to_string();
-            for batch in batches {
-                if e.is_retriable() {
-                    retry_or_fail(inner, batch, reason.clone()).await;
-                } else {
+            if e.is_retriable() {
+                let reason = e.to_string();
+                let retries = batches.into_iter().map(|b| (b, reason.clone())).collect();
+                retry_or_fail(inner, retries).await;
+            } else {
+                for batch in batches {
                     finish(inner, batch, Err(ProduceError::Client(e.clone())));
                 }
             }
         }
         Ok(results) => {
+            let mut retries = Vec::new();
             for batch in batches {
                 let r = results
                     .iter()
                     .find(|r| r.partition == batch.partition && *r.topic == *batch.topic);
                 let Some(r) = r else {
                     let reason = "the broker's response left the partition out".to_string();
-                    retry_or_fail(inner, batch, reason).await;
+                    retries.push((batch, reason));
                     continue;
                 };
                 let code = KafkaCode(r.error_code);
@@ -391,39 +393,53 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
                         inner.client.invalidate(&batch.topic);
                     }
                     let reason = format!("{}/{}: {code}", batch.topic, batch.partition);
-                    retry_or_fail(inner, batch, reason).await;
+                    retries.push((batch, reason));
                 } else {
                     let context = format!("produce to {}/{}", batch.topic, batch.partition);
                     let e = ClientError::Broker { code, context };
                     finish(inner, batch, Err(e.into()));
                 }
             }
+            if !retries.is_empty() {
+                retry_or_fail(inner, retries).await;
+            }
         }
     }
 }
 
-/// Requeues a batch after a backoff, or fails it once `delivery.timeout.ms` has passed.
-async fn retry_or_fail(inner: &Arc<Inner>, batch: ReadyBatch, reason: String) {
+/// Fails batches whose `delivery.timeout.ms` has passed; requeues the others, all at once after
+/// one backoff, so they go out again in sequence order.
+async fn retry_or_fail(inner: &Arc<Inner>, batches: Vec<(ReadyBatch, String)>) {
     let timeout = inner.config.delivery_timeout;
-    if batch.created.elapsed() >= timeout
-        || inner.closed.load(Ordering::Acquire) && batch.attempts > 50
-    {
-        let e = ProduceError::DeliveryTimeout {
-            timeout_ms: timeout.as_millis() as u64,
-            last: reason,
-        };
-        finish(inner, batch, Err(e));
+    let mut retry = Vec::new();
+    let mut attempts = 0;
+    for (batch, reason) in batches {
+        if batch.created.elapsed() >= timeout {
+            let e = ProduceError::DeliveryTimeout {
+                timeout_ms: timeout.as_millis() as u64,
+                last: reason,
+            };
+            finish(inner, batch, Err(e));
+        } else {
+            tracing::debug!(topic = %batch.topic, partition = batch.partition,
+                attempt = batch.attempts, %reason, "retrying batch");
+            attempts = attempts.max(batch.attempts);
+            retry.push(batch);
+        }
+    }
+    if retry.is_empty() {
         return;
     }
-    tracing::debug!(topic = %batch.topic, partition = batch.partition, attempt = batch.attempts, %reason, "retrying batch");
     let backoff = inner
         .config
         .client
         .retry_backoff
-        .saturating_mul(1 << batch.attempts.min(4));
+        .saturating_mul(1 << attempts.min(4));
     tokio::time::sleep(backoff.min(Duration::from_secs(1))).await;
     if let Ok(mut s) = inner.state.lock() {
-        s.acc.requeue(batch);
+        for batch in retry {
+            s.acc.requeue(batch);
+        }
     }
     inner.wake.notify_one();
 }
