@@ -8,7 +8,7 @@ wire_struct! {
         group_id: String => ..,
         /// The generation of the group if using the classic group protocol or the member epoch if
         /// using the consumer protocol.
-        generation_id_or_member_epoch: i32 = -1 => ..,
+        generation_id: i32 = -1 => ..,
         /// The member ID assigned by the group coordinator.
         member_id: String => ..,
         /// The unique identifier of the consumer instance provided by end user.
