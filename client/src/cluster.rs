@@ -417,7 +417,7 @@ impl Client {
                     })
                     .collect()
             }),
-            allow_auto_topic_creation: false,
+            allow_auto_topic_creation: self.inner.config.allow_auto_topic_creation,
             ..Default::default()
         };
         let response = self
@@ -484,13 +484,12 @@ impl Client {
         loop {
             self.refresh_metadata(Some(&[name])).await?;
             let state = lock(&self.inner.metadata).topic_any_age(name).cloned();
-            let retriable = match state {
+            match state {
                 Some(TopicState::Known(t)) => {
                     let leaderless = t.partitions.iter().any(|p| p.leader < 0);
                     if !leaderless || attempt >= METADATA_RETRIES_MAX {
                         return Ok(t);
                     }
-                    true
                 }
                 Some(TopicState::Error(3)) | None => {
                     return Err(ClientError::UnknownTopic(name.to_string()))
@@ -503,14 +502,11 @@ impl Client {
                             context: format!("metadata for topic {name}"),
                         });
                     }
-                    true
                 }
-            };
-            if retriable {
-                attempt += 1;
-                lock(&self.inner.metadata).invalidate(name);
-                tokio::time::sleep(self.backoff(attempt)).await;
             }
+            attempt += 1;
+            lock(&self.inner.metadata).invalidate(name);
+            tokio::time::sleep(self.backoff(attempt)).await;
         }
     }
 
@@ -632,8 +628,10 @@ impl Client {
         partitions: Vec<ProducePartition>,
     ) -> Result<Vec<ProduceResult>, ClientError> {
         let request = Self::produce_request(acks, timeout_ms, partitions);
+        // The broker may hold an acks=all request up to timeout_ms: wait a little longer than it.
+        let margin = Duration::from_millis(timeout_ms.max(0) as u64 / 10 + 1000);
         let response = self
-            .send_request(Target::Node(node), request, Duration::ZERO)
+            .send_request(Target::Node(node), request, margin)
             .await?;
         let Response::Produce(r) = response else {
             return Err(wrong_type("Produce"));
