@@ -141,10 +141,13 @@ struct BrokerConnection {
     versions: Versions,
 }
 
+/// The connection to one address, opened under its own async lock.
+type ConnectionSlot = Arc<tokio::sync::Mutex<Option<Arc<BrokerConnection>>>>;
+
 struct Inner {
     config: ClientConfig,
     metadata: Mutex<MetadataCache>,
-    conns: tokio::sync::Mutex<HashMap<String, Arc<BrokerConnection>>>,
+    conns: Mutex<HashMap<String, ConnectionSlot>>,
     /// Per address: consecutive failures and when the next attempt may start.
     backoff: Mutex<HashMap<String, (u32, Instant)>>,
 }
@@ -176,7 +179,7 @@ impl Client {
             inner: Arc::new(Inner {
                 config,
                 metadata: Mutex::new(MetadataCache::default()),
-                conns: tokio::sync::Mutex::new(HashMap::new()),
+                conns: Mutex::new(HashMap::new()),
                 backoff: Mutex::new(HashMap::new()),
             }),
         };
@@ -195,12 +198,17 @@ impl Client {
     }
 
     async fn connection(&self, addr: &str) -> Result<Arc<BrokerConnection>, ClientError> {
-        let mut conns = self.inner.conns.lock().await;
-        if let Some(c) = conns.get(addr) {
+        // One slot per address, so connecting to a dead broker never delays the others.
+        let slot = lock(&self.inner.conns)
+            .entry(addr.to_string())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(c) = slot.as_ref() {
             if !c.conn.is_closed() {
                 return Ok(c.clone());
             }
-            conns.remove(addr);
+            *slot = None;
         }
         let wait = lock(&self.inner.backoff)
             .get(addr)
@@ -212,7 +220,7 @@ impl Client {
             Ok(c) => {
                 lock(&self.inner.backoff).remove(addr);
                 let c = Arc::new(c);
-                conns.insert(addr.to_string(), c.clone());
+                *slot = Some(c.clone());
                 Ok(c)
             }
             Err(e) => {
