@@ -195,6 +195,12 @@ impl Connection {
             Ok(mut p) => p.register(waiter),
             Err(_) => return Err(self.shared.lost()),
         };
+        // The connection may have failed between the check above and the registration: its
+        // waiters were drained already, so this one would wait for its timeout.
+        if self.is_closed() {
+            self.cancel(id);
+            return Err(self.shared.lost());
+        }
         let frame = self.stamp(id, parts)?;
         if self.tx.send(frame).await.is_err() {
             self.cancel(id);
