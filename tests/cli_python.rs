@@ -9,6 +9,9 @@ use sluice_tests::{bin_path, python, run, Broker};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
+/// One record as the reader prints it: key, value, headers.
+type Row = (String, String, Vec<(String, String)>);
+
 /// A group-less kafka-python consumer printing one JSON array [key, value, headers] per record.
 const READER: &str = r#"
 import json, sys
@@ -62,9 +65,8 @@ fn kafka_python_reads_what_sluice_produced() {
     cmd.args(["-c", READER, &broker.bootstrap(), "to-python", "50"]);
     let out = run(&mut cmd, b"", DEADLINE);
     out.assert_success("kafka-python consumer");
-    let got: Vec<(String, String, Vec<(String, String)>)> =
-        serde_json::from_slice(&out.stdout).expect("kafka-python printed JSON");
-    let want: Vec<(String, String, Vec<(String, String)>)> = lines
+    let got: Vec<Row> = serde_json::from_slice(&out.stdout).expect("kafka-python printed JSON");
+    let want: Vec<Row> = lines
         .into_iter()
         .map(|(k, v)| (k, v, vec![("h".to_string(), "1".to_string())]))
         .collect();
