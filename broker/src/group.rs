@@ -10,15 +10,21 @@
 //! - [`types`]: the coordinator's own request and response types and error codes (Kafka's numbers).
 //! - [`config`]: the broker settings `group.*` and `offsets.*`.
 //! - [`limits`]: named bounds on everything a client can make the coordinator hold.
+//! - [`offsets_format`]: the key/value layout of `__consumer_offsets` records.
 //!
 //! **Boundary**: nothing in `machine` or `registry` does I/O or reads time; the async
 //! coordinator drives them and owns the sockets' reply channels and the offsets log.
 pub mod config;
+pub mod coordinator;
 pub mod limits;
 pub mod machine;
+pub mod offsets_format;
+pub mod offsets_log;
 pub mod protocol_select;
 pub mod registry;
 pub mod types;
 
+#[cfg(test)]
+mod coordinator_tests;
 #[cfg(test)]
 mod tests;
