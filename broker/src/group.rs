@@ -18,6 +18,7 @@ pub mod config;
 pub mod coordinator;
 pub mod limits;
 pub mod machine;
+pub mod offsets_batch;
 pub mod offsets_format;
 pub mod offsets_log;
 pub mod protocol_select;
