@@ -4,7 +4,9 @@
 //! appended, made durable and compacted like any other topic's data.
 
 use bytes::Bytes;
-use sluice_protocol::record::{BatchError, BatchIter, BatchOptions, BuildError, RecordBatchBuilder};
+use sluice_protocol::record::{
+    BatchError, BatchIter, BatchOptions, BuildError, RecordBatchBuilder,
+};
 
 use super::offsets_log::OffsetsRecord;
 
@@ -12,7 +14,12 @@ use super::offsets_log::OffsetsRecord;
 pub fn to_batch(records: &[OffsetsRecord], timestamp_ms: i64) -> Result<Bytes, BuildError> {
     let mut builder = RecordBatchBuilder::new(BatchOptions::default());
     for record in records {
-        builder.append(timestamp_ms, Some(&record.key), record.value.as_deref(), &[])?;
+        builder.append(
+            timestamp_ms,
+            Some(&record.key),
+            record.value.as_deref(),
+            &[],
+        )?;
     }
     builder.finish()
 }
@@ -34,8 +41,16 @@ pub fn from_batches(bytes: Bytes) -> Result<Vec<(i64, OffsetsRecord)>, BatchErro
             let mut record = record?;
             let offset = record.offset();
             // A record without a key cannot be an offsets record: skip it.
-            let Some(key) = record.take_key() else { continue };
-            out.push((offset, OffsetsRecord { key, value: record.take_value() }));
+            let Some(key) = record.take_key() else {
+                continue;
+            };
+            out.push((
+                offset,
+                OffsetsRecord {
+                    key,
+                    value: record.take_value(),
+                },
+            ));
         }
     }
     Ok(out)
@@ -48,8 +63,14 @@ mod tests {
     #[test]
     fn round_trip_with_tombstones() {
         let records = vec![
-            OffsetsRecord { key: Bytes::from_static(b"k1"), value: Some(Bytes::from_static(b"v1")) },
-            OffsetsRecord { key: Bytes::from_static(b"k2"), value: None },
+            OffsetsRecord {
+                key: Bytes::from_static(b"k1"),
+                value: Some(Bytes::from_static(b"v1")),
+            },
+            OffsetsRecord {
+                key: Bytes::from_static(b"k2"),
+                value: None,
+            },
         ];
         let mut both = Vec::new();
         both.extend_from_slice(&to_batch(&records, 5).unwrap());
@@ -59,12 +80,18 @@ mod tests {
         both.extend_from_slice(&second[..10]);
         let got = from_batches(Bytes::from(both)).unwrap();
         let values: Vec<OffsetsRecord> = got.into_iter().map(|(_, r)| r).collect();
-        assert_eq!(values, vec![records[0].clone(), records[1].clone(), records[0].clone()]);
+        assert_eq!(
+            values,
+            vec![records[0].clone(), records[1].clone(), records[0].clone()]
+        );
     }
 
     #[test]
     fn corruption_is_an_error() {
-        let records = vec![OffsetsRecord { key: Bytes::from_static(b"k"), value: None }];
+        let records = vec![OffsetsRecord {
+            key: Bytes::from_static(b"k"),
+            value: None,
+        }];
         let mut batch = to_batch(&records, 1).unwrap().to_vec();
         let last = batch.len() - 1;
         batch[last] ^= 0xff;
