@@ -24,6 +24,7 @@ pub mod offsets_log;
 pub mod protocol_select;
 pub mod registry;
 pub mod types;
+pub mod wire_api;
 
 #[cfg(test)]
 mod coordinator_tests;

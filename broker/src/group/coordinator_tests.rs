@@ -223,3 +223,128 @@ async fn an_unreadable_offsets_record_is_skipped_and_the_rest_loads() {
         vec![(tp(0), Some(offset(3))), (tp(1), Some(offset(4)))]
     );
 }
+
+mod wire {
+    use super::*;
+    use crate::group::wire_api::ClientInfo;
+    use sluice_protocol::wire::messages::{join_group, offset_commit, offset_fetch};
+    use sluice_protocol::wire::{Request, Response};
+
+    fn client(api_version: i16) -> ClientInfo {
+        ClientInfo {
+            api_version,
+            client_id: "rdkafka".into(),
+            client_host: "/127.0.0.1".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn join_commit_and_fetch_through_wire_types() {
+        let c = GroupCoordinator::load(config(), Arc::new(MemOffsetsLog::new(1)))
+            .await
+            .unwrap();
+        let join = |member_id: &str| {
+            Request::JoinGroup(join_group::JoinGroupRequest {
+                group_id: "g".into(),
+                session_timeout_ms: 1000,
+                rebalance_timeout_ms: 2000,
+                member_id: member_id.into(),
+                protocol_type: "consumer".into(),
+                protocols: vec![join_group::JoinGroupRequestProtocol {
+                    name: "range".into(),
+                    metadata: Bytes::from_static(b"m"),
+                }],
+                ..Default::default()
+            })
+        };
+        let Some(Response::JoinGroup(first)) = c.handle(&client(4), join("")).await else {
+            panic!("not a join answer")
+        };
+        assert_eq!(first.error_code, Code::MemberIdRequired.as_i16());
+        assert!(first.member_id.starts_with("rdkafka-"));
+        let Some(Response::JoinGroup(joined)) = c.handle(&client(4), join(&first.member_id)).await
+        else {
+            panic!("not a join answer")
+        };
+        assert_eq!(
+            (
+                joined.error_code,
+                joined.generation_id,
+                joined.members.len()
+            ),
+            (0, 1, 1)
+        );
+
+        let commit = Request::OffsetCommit(offset_commit::OffsetCommitRequest {
+            group_id: "g".into(),
+            generation_id: joined.generation_id,
+            member_id: joined.member_id.clone(),
+            topics: vec![offset_commit::OffsetCommitRequestTopic {
+                name: "t".into(),
+                partitions: vec![offset_commit::OffsetCommitRequestPartition {
+                    partition_index: 2,
+                    committed_offset: 17,
+                    committed_metadata: Some("meta".into()),
+                    ..Default::default()
+                }],
+            }],
+            ..Default::default()
+        });
+        // CompletingRebalance: the commit must wait for the assignment.
+        let Some(Response::OffsetCommit(r)) = c.handle(&client(7), commit.clone()).await else {
+            panic!("not a commit answer")
+        };
+        assert_eq!(
+            r.topics[0].partitions[0].error_code,
+            Code::RebalanceInProgress.as_i16()
+        );
+        c.sync(SyncRequest {
+            group_id: "g".into(),
+            generation_id: joined.generation_id,
+            member_id: joined.member_id.clone(),
+            group_instance_id: None,
+            assignments: vec![],
+        })
+        .await;
+        let Some(Response::OffsetCommit(r)) = c.handle(&client(7), commit).await else {
+            panic!("not a commit answer")
+        };
+        assert_eq!(
+            (
+                r.topics[0].name.as_str(),
+                r.topics[0].partitions[0].error_code
+            ),
+            ("t", 0)
+        );
+
+        let fetch_all = Request::OffsetFetch(offset_fetch::OffsetFetchRequest {
+            group_id: "g".into(),
+            topics: None,
+        });
+        let Some(Response::OffsetFetch(f)) = c.handle(&client(5), fetch_all).await else {
+            panic!("not a fetch answer")
+        };
+        assert_eq!(f.topics.len(), 1);
+        let p = &f.topics[0].partitions[0];
+        assert_eq!(
+            (p.partition_index, p.committed_offset, p.metadata.as_deref()),
+            (2, 17, Some("meta"))
+        );
+        let fetch_missing = Request::OffsetFetch(offset_fetch::OffsetFetchRequest {
+            group_id: "g".into(),
+            topics: Some(vec![offset_fetch::OffsetFetchRequestTopic {
+                name: "t".into(),
+                partition_indexes: vec![0],
+            }]),
+        });
+        let Some(Response::OffsetFetch(f)) = c.handle(&client(5), fetch_missing).await else {
+            panic!("not a fetch answer")
+        };
+        assert_eq!(f.topics[0].partitions[0].committed_offset, -1);
+        let not_group = Request::ListGroups(Default::default());
+        assert!(matches!(
+            c.handle(&client(0), not_group).await,
+            Some(Response::ListGroups(_))
+        ));
+    }
+}
