@@ -19,7 +19,9 @@
 //!   vectored write of [`ResponseFrame::parts`]. A request for an unknown key or version fails
 //!   with [`WireError::UnsupportedApiKey`] / [`WireError::UnsupportedVersion`], which carry the
 //!   correlation id; an ApiVersions request of any version is answered (KIP-511) with
-//!   [`api_versions_response`]`(ErrorCode::UNSUPPORTED_VERSION)` encoded at version 0.
+//!   [`api_versions_response`]`(ErrorCode::UNSUPPORTED_VERSION)` encoded at version 0. A decoded
+//!   request the broker cannot serve gets `request.error_response(code)` (every partition, topic
+//!   or group failed with that code, as Kafka's `getErrorResponse`).
 //! - Client: [`encode_request`] into a `BytesMut` (or [`encode_request_frame`] to keep record
 //!   batches by reference), then [`decode_response_frame`]`(frame) -> (correlation_id, body)` and
 //!   [`decode_response`]`(api_key, api_version, body)`.
@@ -33,6 +35,7 @@ mod macros;
 pub mod api_key;
 pub mod error;
 pub mod error_code;
+mod error_response;
 pub mod frame;
 pub mod header;
 pub mod limits;

@@ -34,6 +34,17 @@ pub struct RequestIds {
 }
 
 impl RequestIds {
+    /// The ids at the start of a request frame, if it has 8 bytes: for logging a request whose
+    /// body failed to decode.
+    pub fn peek(frame: &[u8]) -> Option<RequestIds> {
+        let b = frame.first_chunk::<8>()?;
+        Some(RequestIds {
+            api_key: i16::from_be_bytes([b[0], b[1]]),
+            api_version: i16::from_be_bytes([b[2], b[3]]),
+            correlation_id: i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        })
+    }
+
     /// Reads the ids from the start of a request frame (after the size prefix).
     pub fn decode(r: &mut Reader) -> Result<RequestIds, WireError> {
         Ok(RequestIds {
@@ -68,5 +79,23 @@ impl RequestHeader {
             correlation_id: ids.correlation_id,
             client_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_reads_the_first_eight_bytes() {
+        assert_eq!(
+            RequestIds::peek(&[0, 18, 0, 3, 0, 0, 0, 7, 0xff]),
+            Some(RequestIds {
+                api_key: 18,
+                api_version: 3,
+                correlation_id: 7
+            })
+        );
+        assert_eq!(RequestIds::peek(&[0, 18, 0, 3]), None);
     }
 }

@@ -4,6 +4,11 @@
 //! Each module holds the request and response structs with Kafka's field names in snake_case,
 //! declared with `wire_struct!` so the version gates are written once; nested arrays of structs
 //! are their own structs named as in Kafka's JSON schema.
+//!
+//! Nullability follows the Rust type: a field nullable in any supported version is an `Option`
+//! in all of them. Only OffsetFetch `topics` is nullable in some supported versions (2+) and not
+//! others (1); a null there at v1 is accepted on decode and written as -1 on encode, so clients
+//! should only send null (= all topics) at v2+.
 
 pub mod alter_configs;
 pub mod api_versions;

@@ -5,7 +5,7 @@ for every API and version Sluice supports.
 
 Each message is filled automatically from its schema: every field present in that version gets a
 distinct deterministic value; sample "a" sets nullable fields and fills arrays, sample "b" uses
-null / empty wherever allowed. The Rust test (protocol/tests/wire_captures.rs) decodes each frame
+null wherever allowed, empty primitive arrays and one-element struct arrays. The Rust test (protocol/tests/wire_captures.rs) decodes each frame
 and re-encodes it, requiring the bytes to match exactly, so Sluice and kafka-python agree on every
 field of every version in both directions.
 
@@ -96,12 +96,12 @@ class Filler:
             if field.is_struct_array():
                 if nullable and not self.full:
                     vals[field.name] = None
-                elif not self.full:
-                    vals[field.name] = []
                 else:
+                    # Sample "b" keeps one element so nested nullable fields are seen as null.
                     if not field.has_data_class():
                         field.set_data_class(type(field.type_str, (DataContainer,), {'_struct': field}))
-                    vals[field.name] = [self.struct(field.data_class, version, False) for _ in range(2)]
+                    count = 2 if self.full else 1
+                    vals[field.name] = [self.struct(field.data_class, version, False) for _ in range(count)]
             elif field.is_array():
                 inner = field.type_str[2:] if field.type_str.startswith('[]') else field._json['type'][2:]
                 if nullable and not self.full:
@@ -110,6 +110,9 @@ class Filler:
                     vals[field.name] = []
                 else:
                     vals[field.name] = [self.scalar(inner, False) for _ in range(2)]
+            elif field._json['type'] == 'records' and not self.full:
+                # Sluice writes "no records" as an empty field, never null (it reads both).
+                vals[field.name] = b''
             else:
                 vals[field.name] = self.scalar(field._json['type'], nullable)
         return vals if top else data_class(version=version, **vals)

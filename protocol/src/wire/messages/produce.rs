@@ -1,5 +1,8 @@
 //! Produce (api key 0), versions 3-7: field lists and version gates from Kafka's
 //! `ProduceRequest.json` / `ProduceResponse.json`.
+//!
+//! With `acks = 0` the broker sends no response at all (the client does not wait for one).
+//! `records` is a zero-copy slice of the request frame holding one or more RecordBatch v2.
 
 use bytes::Bytes;
 
