@@ -121,6 +121,34 @@ impl OffsetsLog for LogOffsetsLog {
     }
 }
 
+/// Why the coordinator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorStartError {
+    /// `__consumer_offsets` could not be opened or created.
+    #[error("cannot open {OFFSETS_TOPIC}: {0}")]
+    Open(#[from] LogError),
+    /// Its records could not be read.
+    #[error("cannot load committed offsets: {0}")]
+    Load(#[from] OffsetsLogError),
+}
+
+/// Opens `__consumer_offsets` in `logs`, replays it and starts the coordinator: the one call the
+/// broker makes at start-up (then [`GroupCoordinator::set_node`] once the listener is bound, and
+/// [`GroupCoordinator::handle`] for every group request).
+///
+/// [`GroupCoordinator::set_node`]: super::coordinator::GroupCoordinator::set_node
+/// [`GroupCoordinator::handle`]: super::coordinator::GroupCoordinator::handle
+pub async fn start_coordinator(
+    config: super::config::GroupConfig,
+    logs: &LogManager,
+) -> Result<super::coordinator::GroupCoordinator, CoordinatorStartError> {
+    let log = Arc::new(LogOffsetsLog::open(
+        logs,
+        config.offsets_topic_num_partitions,
+    )?);
+    Ok(super::coordinator::GroupCoordinator::load(config, log).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
