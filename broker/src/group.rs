@@ -33,6 +33,7 @@ pub mod offsets_format;
 pub mod offsets_log;
 pub mod protocol_select;
 pub mod registry;
+pub mod service;
 pub mod types;
 pub mod wire_api;
 

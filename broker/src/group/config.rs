@@ -64,7 +64,7 @@ impl GroupConfig {
         "offsets.topic.num.partitions",
     ];
 
-    /// Reads the `group.*` / `offset*` keys of `props` (others are ignored), defaults for the rest.
+    /// Reads `props` (every key must be one of [`GroupConfig::KEYS`]), defaults for the rest.
     pub fn from_props(props: &BTreeMap<String, String>) -> Result<GroupConfig, GroupConfigError> {
         let mut config = GroupConfig::default();
         for (key, value) in props {
@@ -89,7 +89,13 @@ impl GroupConfig {
                 "offsets.topic.num.partitions" => {
                     config.offsets_topic_num_partitions = i32::try_from(number()?).unwrap_or(0)
                 }
-                _ => {}
+                _ => {
+                    return Err(GroupConfigError::Invalid {
+                        key: key.clone(),
+                        value: value.clone(),
+                        reason: format!("unknown group setting (known: {})", Self::KEYS.join(", ")),
+                    })
+                }
             }
         }
         config.validate()?;
@@ -167,9 +173,11 @@ mod tests {
         let c = GroupConfig::from_props(&props(&[
             ("group.initial.rebalance.delay.ms", "100"),
             ("group.min.session.timeout.ms", "500"),
-            ("log.retention.ms", "5"),
         ]))
         .unwrap();
+        assert!(
+            GroupConfig::from_props(&props(&[("group.initial.rebalance.delay", "5")])).is_err()
+        );
         assert_eq!(c.initial_rebalance_delay_ms, 100);
         assert_eq!(c.min_session_timeout_ms, 500);
         let err = GroupConfig::from_props(&props(&[("group.max.size", "abc")])).unwrap_err();

@@ -131,6 +131,9 @@ impl Server {
             source,
         })?;
         broker.set_bound_addr(local_addr);
+        crate::group::service::install(&broker, broker.config().group.clone())
+            .await
+            .map_err(|err| ServerError::Repair(err.to_string()))?;
         Ok(Server {
             handlers: Handlers::new(broker),
             listener,
