@@ -309,3 +309,29 @@ mod tests {
         assert!(encode_key(&"x".repeat(40_000), &tp()).is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes never panic the decoders; they decode or give a typed error.
+        #[test]
+        fn arbitrary_bytes_are_decoded_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_key(&bytes);
+            let _ = decode_value(&bytes);
+        }
+
+        /// Encoding then decoding is the identity.
+        #[test]
+        fn round_trip_any(group in ".{0,40}", topic in "[a-z._-]{1,40}", partition in any::<i32>(),
+                          offset in any::<i64>(), epoch in any::<i32>(), metadata in ".{0,40}", ts in any::<i64>()) {
+            let tp = TopicPartition { topic, partition };
+            let key = encode_key(&group, &tp).unwrap();
+            prop_assert_eq!(decode_key(&key).unwrap(), RecordKey::Offset { group_id: group, partition: tp });
+            let value = CommittedOffset { offset, leader_epoch: epoch, metadata, commit_timestamp_ms: ts };
+            prop_assert_eq!(decode_value(&encode_value(&value).unwrap()).unwrap(), value);
+        }
+    }
+}

@@ -298,3 +298,28 @@ mod tests {
         assert!(Assignment::decode(&[0, 0, 0x7f, 0, 0, 0]).is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever another member sends, decoding never panics nor over-allocates.
+        #[test]
+        fn arbitrary_bytes_are_decoded_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+            let _ = Subscription::decode(&bytes);
+            let _ = Assignment::decode(&bytes);
+        }
+
+        #[test]
+        fn assignment_round_trips(parts in proptest::collection::btree_map("[a-z]{1,10}", proptest::collection::vec(0i32..1000, 0..10), 0..5)) {
+            let mut partitions = parts;
+            for ps in partitions.values_mut() {
+                ps.sort_unstable();
+            }
+            let a = Assignment { partitions, user_data: None };
+            prop_assert_eq!(Assignment::decode(&a.encode()).unwrap(), a);
+        }
+    }
+}
