@@ -242,7 +242,7 @@ impl GroupAdmin {
         {
             return Err(GroupError::Refused {
                 group: group_id.to_string(),
-                context: "reset offsets (stop its consumers first: the group must be empty)",
+                context: "reset offsets",
                 code: KafkaCode(68),
             });
         }

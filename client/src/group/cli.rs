@@ -258,8 +258,16 @@ pub async fn consume(global: &Global, args: &ConsumeArgs, group: &str) -> anyhow
     let mut n_printed = 0u64;
     let mut next_commit = Instant::now() + Duration::from_secs(1);
     let mut result = Ok(());
+    // Ctrl-C ends the run cleanly: commit what was printed and leave the group, so the other
+    // members take over at once instead of after the session timeout.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     while n_printed < limit {
-        let records = match consumer.poll(Duration::from_millis(200)).await {
+        let polled = tokio::select! {
+            polled = consumer.poll(Duration::from_millis(200)) => polled,
+            _ = &mut interrupted => break,
+        };
+        let records = match polled {
             Ok(r) => r,
             Err(e) => {
                 result = Err(anyhow::Error::new(e)

@@ -62,7 +62,7 @@ pub enum GroupError {
     #[error(transparent)]
     Client(#[from] ClientError),
     /// The group is rebalancing or this member's generation is over: rejoin.
-    #[error("group {group}: {code}; the member must rejoin")]
+    #[error("group {group}: {}; the member must rejoin", describe_code(*code))]
     Rejoin {
         /// The group.
         group: String,
@@ -70,7 +70,7 @@ pub enum GroupError {
         code: KafkaCode,
     },
     /// The coordinator moved or is not ready: find it again and retry.
-    #[error("group {group}: coordinator unavailable ({code})")]
+    #[error("group {group}: coordinator unavailable ({})", describe_code(*code))]
     CoordinatorMoved {
         /// The group.
         group: String,
@@ -78,7 +78,7 @@ pub enum GroupError {
         code: KafkaCode,
     },
     /// Anything else the coordinator refused (invalid session timeout, fenced instance, ...).
-    #[error("group {group}: {context}: {code}")]
+    #[error("group {group}: {context}: {}", describe_code(*code))]
     Refused {
         /// The group.
         group: String,
@@ -535,6 +535,49 @@ impl Membership {
         }
         Ok(out)
     }
+}
+
+/// Kafka's name for a group-related error code, with what to do about it.
+pub fn describe_code(code: KafkaCode) -> String {
+    let (name, advice) = match code.0 {
+        14 => (
+            "COORDINATOR_LOAD_IN_PROGRESS",
+            "the coordinator is loading offsets; retry",
+        ),
+        15 => ("COORDINATOR_NOT_AVAILABLE", "retry; is the broker up?"),
+        16 => ("NOT_COORDINATOR", "the coordinator moved; retry"),
+        22 => ("ILLEGAL_GENERATION", "the group rebalanced since; rejoin"),
+        23 => (
+            "INCONSISTENT_GROUP_PROTOCOL",
+            "the members use different protocols or assignors",
+        ),
+        24 => ("INVALID_GROUP_ID", "the group id is empty or too long"),
+        25 => (
+            "UNKNOWN_MEMBER_ID",
+            "the member was expelled or the group forgotten; rejoin",
+        ),
+        26 => (
+            "INVALID_SESSION_TIMEOUT",
+            "outside the broker's group.min/max.session.timeout.ms",
+        ),
+        27 => ("REBALANCE_IN_PROGRESS", "the group is rebalancing; rejoin"),
+        68 => (
+            "NON_EMPTY_GROUP",
+            "the group still has members; stop its consumers first",
+        ),
+        69 => ("GROUP_ID_NOT_FOUND", "no such group"),
+        79 => ("MEMBER_ID_REQUIRED", "rejoin with the member id given"),
+        81 => (
+            "GROUP_MAX_SIZE_REACHED",
+            "the group has group.max.size members",
+        ),
+        82 => (
+            "FENCED_INSTANCE_ID",
+            "another member with this group.instance.id took over",
+        ),
+        _ => return code.to_string(),
+    };
+    format!("{name} (error {}): {advice}", code.0)
 }
 
 fn millis(d: Duration) -> i32 {
