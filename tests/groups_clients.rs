@@ -622,3 +622,75 @@ async fn sluice_library_group_consumers_split_commit_and_take_over() {
     );
     b.close().await.expect("close b");
 }
+
+/// A static member (`group.instance.id`) printing `ASSIGNED` / `REVOKED`; runs until killed.
+const CONFLUENT_STATIC_MEMBER: &str = r#"
+import sys
+from confluent_kafka import Consumer
+bootstrap, group, topic, instance, session_ms = sys.argv[1:6]
+c = Consumer({
+    "bootstrap.servers": bootstrap, "group.id": group, "group.instance.id": instance,
+    "session.timeout.ms": int(session_ms), "heartbeat.interval.ms": 300,
+    "partition.assignment.strategy": "range",
+})
+def assigned(consumer, partitions):
+    print("ASSIGNED " + ",".join(str(p.partition) for p in partitions), flush=True)
+def revoked(consumer, partitions):
+    print("REVOKED", flush=True)
+c.subscribe([topic], on_assign=assigned, on_revoke=revoked)
+while True:
+    c.poll(0.1)
+"#;
+
+/// A static member that restarts within its session timeout takes its partitions back without a
+/// rebalance: the other member is never revoked.
+#[test]
+fn librdkafka_static_member_restart_keeps_its_partitions_without_rebalance() {
+    let broker = broker();
+    let dir = tempfile::tempdir().expect("temp dir");
+    create_topic(&broker, "static-orders", 4);
+    let script = dir.path().join("static.py");
+    std::fs::write(&script, CONFLUENT_STATIC_MEMBER).expect("write script");
+    let member = |instance: &str| {
+        Proc::spawn(
+            instance,
+            Command::new(python())
+                .arg(&script)
+                .arg(broker.bootstrap())
+                .arg("static-group")
+                .arg("static-orders")
+                .arg(instance)
+                .arg("10000"),
+        )
+    };
+    let a = member("instance-a");
+    let mut b = member("instance-b");
+    wait_until(
+        Duration::from_secs(40),
+        "both static members hold two partitions",
+        || {
+            a.assignment().is_some_and(|s| s.len() == 2)
+                && b.assignment().is_some_and(|s| s.len() == 2)
+        },
+    );
+    let (a_before, b_before) = (a.lines(), b.assignment());
+    b.kill9();
+    let b2 = member("instance-b");
+    wait_until(
+        Duration::from_secs(30),
+        "the restarted member gets its partitions back",
+        || b2.assignment().is_some(),
+    );
+    assert_eq!(
+        b2.assignment(),
+        b_before,
+        "same partitions as before the restart\n{}",
+        b2.describe()
+    );
+    assert_eq!(
+        a.lines(),
+        a_before,
+        "the other member saw no rebalance\n{}",
+        a.describe()
+    );
+}

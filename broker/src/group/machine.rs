@@ -301,8 +301,8 @@ impl Group {
     }
 
     /// A static member came back with a new process (empty member id, known instance id): the new
-    /// id replaces the old one, which is fenced. In a stable group a follower whose protocols did
-    /// not change takes over the old assignment without a rebalance.
+    /// id replaces the old one, which is fenced. In a stable group whose selected protocol stays
+    /// the same, it takes over the old assignment without a rebalance.
     fn replace_static(
         &mut self,
         token: ReplyToken,
@@ -324,7 +324,6 @@ impl Group {
         if let Some(old) = member.awaiting_sync.take() {
             cx.sync_reply(old, SyncResponse::error(Code::FencedInstanceId));
         }
-        let unchanged = member.protocols == req.protocols;
         member.member_id = new_id.clone();
         self.members.insert(new_id.clone(), member);
         if let Some(instance) = &req.group_instance_id {
@@ -336,11 +335,17 @@ impl Group {
         if self.pending_sync.remove(&old_id) {
             self.pending_sync.insert(new_id.clone());
         }
-        let is_leader = self.leader_id.as_deref() == Some(new_id.as_str());
-        if self.state == GroupState::Stable && unchanged && !is_leader {
+        if self.state == GroupState::Stable {
+            // As Kafka: if the protocol the group would select is unchanged, the new incarnation
+            // simply takes the old one's place (and assignment) without a rebalance; a leader
+            // also gets the member list, and its SyncGroup in Stable returns its assignment.
             self.update_member(&new_id, &req, cx.now_ms);
-            let response = self.join_response_for(&new_id);
-            return cx.join_reply(token, response);
+            let next =
+                protocol_select::select(self.members.values().map(|m| m.protocols.as_slice()));
+            if next.is_some() && next == self.protocol_name {
+                let response = self.join_response_for(&new_id);
+                return cx.join_reply(token, response);
+            }
         }
         let mut req = req;
         req.member_id = new_id;

@@ -857,11 +857,69 @@ fn static_member_restart_takes_over_without_rebalance() {
         group_instance_id: Some("i2".into()),
     };
     assert_eq!(h.groups.heartbeat(&hb, h.now_ms), Code::FencedInstanceId);
-    // The leader restarting does rebalance.
+    // The leader restarting does not rebalance either: it gets the member list of the same
+    // generation, and its sync returns its assignment.
     let r = static_req(&h, "", "i1");
     let t = h.send_join(r);
-    assert_eq!(h.join_answer(t), None);
-    assert_eq!(h.state(), GroupState::PreparingRebalance);
+    let b1 = h.join_answer(t).expect("answered at once");
+    assert_eq!(
+        (b1.generation_id, b1.leader.as_str(), b1.members.len()),
+        (a1.generation_id, b1.member_id.as_str(), 2)
+    );
+    assert_eq!(h.state(), GroupState::Stable);
+    let s = h.sync(&b1.member_id, b1.generation_id, &[(&b1.member_id, "X")]);
+    assert_eq!(
+        h.sync_answer(s).map(|s| s.assignment),
+        Some(Bytes::from("A"))
+    );
+    // A restart whose protocols change the group's choice does rebalance.
+    let mut r = static_req(&h, "", "i2");
+    r.protocols = vec![
+        JoinProtocol {
+            name: "roundrobin".into(),
+            metadata: Bytes::new(),
+        },
+        r.protocols[0].clone(),
+    ];
+    let t = h.send_join(r);
+    let c2 = h
+        .join_answer(t)
+        .expect("range is still every member's common choice");
+    assert_eq!(
+        (c2.protocol_name.as_str(), h.state()),
+        ("range", GroupState::Stable)
+    );
+    let mut r = static_req(&h, "", "i1");
+    r.protocols = vec![
+        JoinProtocol {
+            name: "roundrobin".into(),
+            metadata: Bytes::new(),
+        },
+        r.protocols[0].clone(),
+    ];
+    let t = h.send_join(r);
+    assert_eq!(
+        h.state(),
+        GroupState::PreparingRebalance,
+        "both now prefer roundrobin"
+    );
+    let mut r = static_req(&h, &c2.member_id, "i2");
+    r.protocols = vec![
+        JoinProtocol {
+            name: "roundrobin".into(),
+            metadata: Bytes::new(),
+        },
+        r.protocols[0].clone(),
+    ];
+    let t2 = h.send_join(r);
+    assert_eq!(
+        h.join_answer(t2).map(|a| a.protocol_name),
+        Some("roundrobin".into())
+    );
+    assert_eq!(
+        h.join_answer(t).map(|a| a.generation_id),
+        Some(a1.generation_id + 1)
+    );
 }
 
 /// Random sequences of joins, syncs, heartbeats, leaves and time: every parked request is
