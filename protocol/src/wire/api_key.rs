@@ -100,6 +100,15 @@ impl ApiKey {
         let (min, max) = self.versions();
         (min..=max).contains(&version)
     }
+
+    /// The highest version both Sluice and a broker support, given the broker's ApiVersions
+    /// ranges; `None` when the ranges do not overlap or the broker lacks the API.
+    pub fn negotiate(self, broker: &[super::ApiVersion]) -> Option<i16> {
+        let (min, max) = self.versions();
+        let theirs = broker.iter().find(|v| v.api_key == self.as_i16())?;
+        let high = max.min(theirs.max_version);
+        (high >= min.max(theirs.min_version)).then_some(high)
+    }
 }
 
 #[cfg(test)]
@@ -119,5 +128,22 @@ mod tests {
         assert_eq!(ApiKey::from_i16(17), None);
         assert!(ApiKey::ApiVersions.supports(2));
         assert!(!ApiKey::ApiVersions.supports(3));
+    }
+
+    #[test]
+    fn negotiate_picks_the_highest_common_version() {
+        let broker = |key: ApiKey, min, max| super::super::ApiVersion {
+            api_key: key.as_i16(),
+            min_version: min,
+            max_version: max,
+        };
+        let kafka = [broker(ApiKey::Fetch, 4, 17), broker(ApiKey::Produce, 8, 11)];
+        assert_eq!(ApiKey::Fetch.negotiate(&kafka), Some(11));
+        assert_eq!(ApiKey::Produce.negotiate(&kafka), None);
+        assert_eq!(ApiKey::Metadata.negotiate(&kafka), None);
+        assert_eq!(
+            ApiKey::Metadata.negotiate(&[broker(ApiKey::Metadata, 0, 5)]),
+            Some(5)
+        );
     }
 }
