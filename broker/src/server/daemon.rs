@@ -5,10 +5,10 @@
 //!
 //! 1. validate the config;
 //! 2. take the data-dir lock;
-//! 3. load the topic registry, producer-id mark and cluster id;
-//! 4. open the partition logs under `<data_dir>/logs` (recovering after an unclean shutdown);
-//! 5. finish topic deletions a crash interrupted, create partition logs a crash left missing;
-//! 6. bind the listener.
+//! 3. bind the listener (a port in use fails here, before any data is read);
+//! 4. load the topic registry, producer-id mark and cluster id;
+//! 5. open the partition logs under `<data_dir>/logs` (recovering after an unclean shutdown);
+//! 6. finish topic deletions a crash interrupted, create partition logs a crash left missing.
 //!
 //! [`Server::run`] serves until the shutdown token fires (SIGTERM/SIGINT in `sluiced`), then stops
 //! accepting, lets open connections finish their in-flight requests (up to the grace period),
@@ -51,7 +51,7 @@ pub enum ServerError {
     DataDir(#[from] DataDirError),
     /// The topic registry cannot be loaded.
     #[error("topic registry: {0}")]
-    Metadata(#[from] MetadataError),
+    Metadata(MetadataError),
     /// A small metadata file cannot be loaded.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -60,7 +60,7 @@ pub enum ServerError {
     TopicDefaults(String),
     /// The partition logs cannot be opened or shut down.
     #[error("partition logs: {0}")]
-    Log(#[from] LogError),
+    Log(LogError),
     /// The listener cannot bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -72,6 +72,20 @@ pub enum ServerError {
     /// Start-up repair (finishing deletions, creating missing partitions) failed.
     #[error("start-up repair: {0}")]
     Repair(String),
+}
+
+// Written by hand rather than with `#[from]`, which would also make the inner error the `source`
+// and print it twice in an error chain ("partition logs: X: X").
+impl From<MetadataError> for ServerError {
+    fn from(err: MetadataError) -> ServerError {
+        ServerError::Metadata(err)
+    }
+}
+
+impl From<LogError> for ServerError {
+    fn from(err: LogError) -> ServerError {
+        ServerError::Log(err)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -90,10 +104,24 @@ pub struct Server {
 }
 
 impl Server {
-    /// Runs start-up steps 1-6 (see the module doc).
+    /// Runs start-up steps 1-6 (see the module doc); connections wait in the listen backlog until
+    /// [`Server::run`].
     pub async fn open(config: BrokerConfig) -> Result<Server, ServerError> {
         config.validate()?;
         let lock = DataDirLock::acquire(&config.data_dir)?;
+        // Bind before the (possibly long) log recovery, so a port in use fails at once; nothing
+        // is accepted until `run`.
+        let listen = config.listen;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: listen,
+            source,
+        })?;
         let data_dir = config.data_dir.clone();
         let topics = Arc::new(TopicRegistry::open(&data_dir)?);
         let producer_ids = Arc::new(ProducerIdAllocator::open(&data_dir)?);
@@ -107,7 +135,6 @@ impl Server {
                 .await
                 .map_err(|err| ServerError::Repair(err.to_string()))??;
         let shutdown = CancellationToken::new();
-        let listen = config.listen;
         let broker = Arc::new(Broker::new(
             config,
             cluster_id,
@@ -120,16 +147,17 @@ impl Server {
         tokio::task::spawn_blocking(move || repair(&repair_broker))
             .await
             .map_err(|err| ServerError::Repair(err.to_string()))??;
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: listen,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: listen,
-            source,
-        })?;
+        let offline = broker.logs().offline_partitions();
+        for (topic, partition, err) in &offline {
+            tracing::error!(topic, partition, "partition offline: {err}");
+        }
+        tracing::info!(
+            data_dir = %broker.config().data_dir.display(),
+            topics = broker.topics().live_topics().len(),
+            partitions = broker.logs().partitions().len(),
+            offline = offline.len(),
+            "data dir opened"
+        );
         broker.set_bound_addr(local_addr);
         crate::group::service::install(&broker, broker.config().group.clone())
             .await
