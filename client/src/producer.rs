@@ -20,7 +20,7 @@
 pub mod accumulator;
 pub mod outcome;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -48,9 +48,6 @@ struct Inner {
     memory: Semaphore,
     /// Wakes the sender: a batch was sealed or opened, a slot freed, a flush or close began.
     wake: Notify,
-    /// Signalled whenever a batch completes, for `flush`.
-    progress: Notify,
-    flushing: AtomicUsize,
     closed: AtomicBool,
 }
 
@@ -120,8 +117,6 @@ impl Producer {
                 sticky: StickyPartitioner::new(seed),
             }),
             wake: Notify::new(),
-            progress: Notify::new(),
-            flushing: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
         let sender = tokio::spawn(sender_loop(inner.clone()));
@@ -212,23 +207,18 @@ impl Producer {
         })
     }
 
-    /// Sends every buffered record now and waits until each is acknowledged or failed.
+    /// Sends every record accepted so far now (without waiting for `linger.ms`) and waits until
+    /// each is acknowledged or failed. Records sent concurrently after the call began are not
+    /// waited for.
     pub async fn flush(&self) {
-        let inner = &self.inner;
-        inner.flushing.fetch_add(1, Ordering::AcqRel);
-        inner.wake.notify_one();
-        loop {
-            let progressed = inner.progress.notified();
-            tokio::pin!(progressed);
-            progressed.as_mut().enable();
-            let empty = inner.state.lock().map(|s| s.acc.is_empty()).unwrap_or(true);
-            if empty {
-                break;
-            }
-            inner.wake.notify_one();
-            progressed.await;
+        let outcomes = match self.inner.state.lock() {
+            Ok(mut s) => s.acc.seal_all(),
+            Err(_) => return,
+        };
+        self.inner.wake.notify_one();
+        for outcome in outcomes {
+            outcome.wait().await;
         }
-        inner.flushing.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Refuses new records, delivers everything accepted, and stops the sender task.
@@ -255,7 +245,7 @@ impl Drop for Producer {
 async fn sender_loop(inner: Arc<Inner>) {
     loop {
         let closing = inner.closed.load(Ordering::Acquire);
-        let flush = closing || inner.flushing.load(Ordering::Acquire) > 0;
+        let flush = closing;
         let drained = match inner.state.lock() {
             Ok(mut s) => s
                 .acc
@@ -274,7 +264,6 @@ async fn sender_loop(inner: Arc<Inner>) {
             dispatch(&inner, batches);
         }
         if closing && empty {
-            inner.progress.notify_waiters();
             return;
         }
         let wake = inner.wake.notified();
@@ -308,7 +297,7 @@ fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>) {
                     };
                     inner.client.invalidate(&batch.topic);
                     let _ = inner.client.topic(&batch.topic).await;
-                    retry_or_fail(&inner, batch, err.to_string()).await;
+                    retry_or_fail(&inner, vec![(batch, err.to_string())]).await;
                 });
             }
         }
@@ -359,23 +348,25 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
     match result {
         Err(e) => {
             inner.client.node_failed(node);
-            let reason = e.to_string();
-            for batch in batches {
-                if e.is_retriable() {
-                    retry_or_fail(inner, batch, reason.clone()).await;
-                } else {
+            if e.is_retriable() {
+                let reason = e.to_string();
+                let retries = batches.into_iter().map(|b| (b, reason.clone())).collect();
+                retry_or_fail(inner, retries).await;
+            } else {
+                for batch in batches {
                     finish(inner, batch, Err(ProduceError::Client(e.clone())));
                 }
             }
         }
         Ok(results) => {
+            let mut retries = Vec::new();
             for batch in batches {
                 let r = results
                     .iter()
                     .find(|r| r.partition == batch.partition && *r.topic == *batch.topic);
                 let Some(r) = r else {
                     let reason = "the broker's response left the partition out".to_string();
-                    retry_or_fail(inner, batch, reason).await;
+                    retries.push((batch, reason));
                     continue;
                 };
                 let code = KafkaCode(r.error_code);
@@ -391,39 +382,56 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
                         inner.client.invalidate(&batch.topic);
                     }
                     let reason = format!("{}/{}: {code}", batch.topic, batch.partition);
-                    retry_or_fail(inner, batch, reason).await;
+                    retries.push((batch, reason));
                 } else {
                     let context = format!("produce to {}/{}", batch.topic, batch.partition);
                     let e = ClientError::Broker { code, context };
+                    if let Ok(mut s) = inner.state.lock() {
+                        s.acc.rejected(&batch);
+                    }
                     finish(inner, batch, Err(e.into()));
                 }
+            }
+            if !retries.is_empty() {
+                retry_or_fail(inner, retries).await;
             }
         }
     }
 }
 
-/// Requeues a batch after a backoff, or fails it once `delivery.timeout.ms` has passed.
-async fn retry_or_fail(inner: &Arc<Inner>, batch: ReadyBatch, reason: String) {
+/// Fails batches whose `delivery.timeout.ms` has passed; requeues the others, all at once after
+/// one backoff, so they go out again in sequence order.
+async fn retry_or_fail(inner: &Arc<Inner>, batches: Vec<(ReadyBatch, String)>) {
     let timeout = inner.config.delivery_timeout;
-    if batch.created.elapsed() >= timeout
-        || inner.closed.load(Ordering::Acquire) && batch.attempts > 50
-    {
-        let e = ProduceError::DeliveryTimeout {
-            timeout_ms: timeout.as_millis() as u64,
-            last: reason,
-        };
-        finish(inner, batch, Err(e));
+    let mut retry = Vec::new();
+    let mut attempts = 0;
+    for (batch, reason) in batches {
+        if batch.created.elapsed() >= timeout {
+            let e = ProduceError::DeliveryTimeout {
+                timeout_ms: timeout.as_millis() as u64,
+                last: reason,
+            };
+            finish(inner, batch, Err(e));
+        } else {
+            tracing::debug!(topic = %batch.topic, partition = batch.partition,
+                attempt = batch.attempts, %reason, "retrying batch");
+            attempts = attempts.max(batch.attempts);
+            retry.push(batch);
+        }
+    }
+    if retry.is_empty() {
         return;
     }
-    tracing::debug!(topic = %batch.topic, partition = batch.partition, attempt = batch.attempts, %reason, "retrying batch");
     let backoff = inner
         .config
         .client
         .retry_backoff
-        .saturating_mul(1 << batch.attempts.min(4));
+        .saturating_mul(1 << attempts.min(4));
     tokio::time::sleep(backoff.min(Duration::from_secs(1))).await;
     if let Ok(mut s) = inner.state.lock() {
-        s.acc.requeue(batch);
+        for batch in retry {
+            s.acc.requeue(batch);
+        }
     }
     inner.wake.notify_one();
 }
@@ -438,5 +446,4 @@ fn finish(inner: &Arc<Inner>, batch: ReadyBatch, result: Result<BatchAck, Produc
         s.acc.complete(&batch.topic, batch.partition);
     }
     inner.wake.notify_one();
-    inner.progress.notify_waiters();
 }

@@ -49,10 +49,13 @@ pub struct ProduceArgs {
 pub async fn run(global: &Global, args: ProduceArgs) -> anyhow::Result<()> {
     let mut config = ProducerConfig::new(&global.brokers);
     config.client = global.client_config();
+    config.client.allow_auto_topic_creation = true;
     config.acks = args.acks.0;
     config.idempotence = args.acks.0 != crate::config::Acks::None;
     config.compression = args.compression;
     config.linger = std::time::Duration::from_millis(args.linger_ms);
+    // A CLI user waits for the answer: give up on a record after the request timeout.
+    config.delivery_timeout = config.client.request_timeout;
     let producer = Producer::new(config)
         .await
         .context("cannot start the producer")?;
