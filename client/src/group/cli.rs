@@ -32,10 +32,15 @@ pub enum GroupCommand {
     #[command(after_help = "Example:\n  sluice group list")]
     List,
     /// Show a group's members, assignments, committed offsets, end offsets and lag
-    #[command(after_help = "Example:\n  sluice group describe billing")]
+    #[command(
+        after_help = "Examples:\n  sluice group describe billing\n  sluice group describe billing --json"
+    )]
     Describe {
         /// The group id
         group: String,
+        /// A JSON object instead of a table
+        #[arg(long)]
+        json: bool,
     },
     /// Move a group's committed offsets for a topic (the group must have no members)
     #[command(
@@ -94,7 +99,7 @@ pub async fn run(global: &Global, cmd: GroupCommand) -> anyhow::Result<()> {
                 writeln!(out, "{}", g.group_id)?;
             }
         }
-        GroupCommand::Describe { group } => {
+        GroupCommand::Describe { group, json } => {
             let d = admin
                 .describe(&group)
                 .await
@@ -102,7 +107,11 @@ pub async fn run(global: &Global, cmd: GroupCommand) -> anyhow::Result<()> {
             if d.state == "Dead" && d.partitions.is_empty() {
                 bail!("group {group} does not exist");
             }
-            print!("{}", render_description(&d));
+            if json {
+                println!("{}", describe_json(&d));
+            } else {
+                print!("{}", render_description(&d));
+            }
         }
         GroupCommand::Reset { group, topic, to } => {
             let offsets = admin
@@ -122,6 +131,50 @@ pub async fn run(global: &Global, cmd: GroupCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The describe answer as one JSON object.
+pub fn describe_json(d: &GroupDescription) -> serde_json::Value {
+    let members: Vec<serde_json::Value> = d
+        .members
+        .iter()
+        .map(|m| {
+            let assignment: Vec<serde_json::Value> = m
+                .assignment
+                .iter()
+                .map(|(t, p)| serde_json::json!({"topic": t, "partition": p}))
+                .collect();
+            serde_json::json!({
+                "member_id": m.member_id,
+                "group_instance_id": m.group_instance_id,
+                "client_id": m.client_id,
+                "client_host": m.client_host,
+                "assignment": assignment,
+            })
+        })
+        .collect();
+    let partitions: Vec<serde_json::Value> = d
+        .partitions
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "topic": p.topic,
+                "partition": p.partition,
+                "committed": p.committed,
+                "end": p.end,
+                "lag": p.lag,
+                "member_id": p.member_id,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "group_id": d.group_id,
+        "state": d.state,
+        "protocol_type": d.protocol_type,
+        "protocol": d.protocol,
+        "members": members,
+        "partitions": partitions,
+    })
 }
 
 /// The describe table: a header line, then one row per partition.
@@ -409,5 +462,8 @@ mod tests {
             lines[3]
         );
         assert!(lines[4].contains("idle"));
+        let json = describe_json(&d);
+        assert_eq!(json["partitions"][0]["lag"], 7);
+        assert_eq!(json["members"][0]["assignment"][0]["topic"], "t");
     }
 }
