@@ -7,12 +7,13 @@
 //! - A timer task sleeps until the core's next deadline (or until a request changes it) and calls
 //!   `tick`; it holds only a weak reference, so dropping the coordinator ends it.
 //! - OffsetCommit: validate (generation fencing) under the lock, append the records to the group's
-//!   partition of `__consumer_offsets` and wait until durable, then apply them to memory and answer.
-//!   Commits to one offsets partition are serialised so memory follows log order.
+//!   partition of `__consumer_offsets`, wait until durable (concurrent commits share one fsync),
+//!   then apply them to memory and answer. Appends to one offsets partition take a sequence number
+//!   under a per-partition lock and are applied strictly in that order, so memory follows the log.
 //! - Start-up: [`GroupCoordinator::load`] replays every partition of the offsets log before the
 //!   coordinator answers anything; a record that does not decode is logged and skipped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
@@ -44,6 +45,40 @@ struct Core {
     groups: Groups,
     waiters: HashMap<ReplyToken, oneshot::Sender<Reply>>,
     next_token: u64,
+    /// One per offsets partition: writes applied to memory in log order.
+    applies: Vec<ApplyQueue>,
+}
+
+/// Offsets written to the log, applied to memory once durable and in log order: an append takes
+/// a sequence number (under the partition's commit lock, so numbers follow log order); when its
+/// fsync is done it is parked here, and every parked write from `next` on is applied in turn.
+#[derive(Debug, Default)]
+struct ApplyQueue {
+    issued: u64,
+    next: u64,
+    /// `None`: the write was not made durable; skip it.
+    done: BTreeMap<u64, Option<PendingWrite>>,
+}
+
+/// One durable write of offsets (`None` values are tombstones).
+type PendingWrite = (String, Vec<(TopicPartition, Option<CommittedOffset>)>);
+
+impl ApplyQueue {
+    fn issue(&mut self) -> u64 {
+        let seq = self.issued;
+        self.issued += 1;
+        seq
+    }
+
+    fn complete(&mut self, seq: u64, write: Option<PendingWrite>, groups: &mut Groups) {
+        self.done.insert(seq, write);
+        while let Some(write) = self.done.remove(&self.next) {
+            if let Some((group_id, offsets)) = write {
+                groups.apply_offsets(&group_id, offsets);
+            }
+            self.next += 1;
+        }
+    }
 }
 
 struct Inner {
@@ -51,8 +86,10 @@ struct Inner {
     timer_wake: Notify,
     epoch: Instant,
     log: Arc<dyn OffsetsLog>,
-    /// One lock per offsets partition: append + apply in log order.
+    /// One lock per offsets partition: appends take their sequence numbers in log order.
     commit_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Per offsets partition, the next sequence number to apply (everything below is in memory).
+    applied: Vec<tokio::sync::watch::Sender<u64>>,
     node: Mutex<Option<CoordinatorNode>>,
 }
 
@@ -110,11 +147,15 @@ impl GroupCoordinator {
                 groups,
                 waiters: HashMap::new(),
                 next_token: 0,
+                applies: (0..n_locks).map(|_| ApplyQueue::default()).collect(),
             }),
             timer_wake: Notify::new(),
             epoch: Instant::now(),
             log,
             commit_locks: (0..n_locks).map(|_| tokio::sync::Mutex::new(())).collect(),
+            applied: (0..n_locks)
+                .map(|_| tokio::sync::watch::Sender::new(0))
+                .collect(),
             node: Mutex::new(None),
         });
         tokio::spawn(timer_task(Arc::downgrade(&inner)));
@@ -277,23 +318,90 @@ impl GroupCoordinator {
         if records.is_empty() {
             return answers;
         }
-        if let Err(e) = self.inner.log.append(log_partition, records).await {
+        let durable = self
+            .write_ordered(
+                log_partition,
+                records,
+                (who.group_id.clone(), accepted),
+                _ordered,
+            )
+            .await;
+        if let Err(e) = durable {
             tracing::warn!(group = %who.group_id, error = %e, "offset commit not durable");
             for (_, code) in answers.iter_mut().filter(|(_, c)| *c == Code::None) {
                 *code = Code::KafkaStorageError;
             }
-            return answers;
-        }
-        let applied = self.with_core(|core, _| {
-            core.groups.apply_offsets(&who.group_id, accepted);
-            ((), Vec::new())
-        });
-        if let Err(code) = applied {
-            for (_, c) in answers.iter_mut() {
-                *c = code;
-            }
         }
         answers
+    }
+
+    /// Appends `records` while the partition's commit lock (`ordered`) is held, releases it, waits
+    /// for durability (sharing the fsync with other commits), and applies `write` to memory in
+    /// log order. The wait runs in its own task, so a caller that goes away cannot leave the
+    /// apply queue waiting for it.
+    async fn write_ordered(
+        &self,
+        log_partition: i32,
+        records: Vec<OffsetsRecord>,
+        write: PendingWrite,
+        ordered: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<(), OffsetsLogError> {
+        let queue = usize::try_from(log_partition).unwrap_or(0);
+        let target = self.inner.log.append(log_partition, records).await?;
+        let seq = {
+            let mut core = self
+                .inner
+                .core
+                .lock()
+                .map_err(|_| OffsetsLogError::Storage("coordinator state poisoned".into()))?;
+            match core.applies.get_mut(queue) {
+                Some(q) => q.issue(),
+                None => {
+                    return Err(OffsetsLogError::Storage(format!(
+                        "no offsets partition {log_partition}"
+                    )))
+                }
+            }
+        };
+        drop(ordered);
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::spawn(async move {
+            let durable = inner.log.wait_durable(log_partition, target).await;
+            let write = durable.is_ok().then_some(write);
+            let next = match inner.core.lock() {
+                Ok(mut core) => {
+                    let Core {
+                        groups, applies, ..
+                    } = &mut *core;
+                    applies.get_mut(queue).map(|q| {
+                        q.complete(seq, write, groups);
+                        q.next
+                    })
+                }
+                Err(_) => None,
+            };
+            let Some(applied) = inner.applied.get(queue) else {
+                return durable;
+            };
+            if let Some(next) = next {
+                applied.send_if_modified(|n| {
+                    let moved = next > *n;
+                    *n = next.max(*n);
+                    moved
+                });
+            }
+            // Answer only once this write is visible in memory (earlier writes, whose fsync is
+            // implied by ours, are applied first), so a commit is always read back.
+            let mut rx = applied.subscribe();
+            if rx.wait_for(|n| *n > seq).await.is_err() {
+                return Err(OffsetsLogError::Storage("coordinator stopped".into()));
+            }
+            durable
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(e) => Err(OffsetsLogError::Storage(e.to_string())),
+        }
     }
 
     /// OffsetFetch: `None` asks for every partition the group committed.
@@ -338,16 +446,29 @@ impl GroupCoordinator {
             Ok(Err(code)) | Err(code) => return code,
         };
         let mut records = Vec::with_capacity(deleted.len());
-        for tp in &deleted {
-            match encode(group_id, tp, None) {
-                Ok(record) => records.push(record),
+        let mut tombstones = Vec::with_capacity(deleted.len());
+        for tp in deleted {
+            match encode(group_id, &tp, None) {
+                Ok(record) => {
+                    records.push(record);
+                    tombstones.push((tp, None));
+                }
                 Err(e) => tracing::warn!(group = group_id, error = %e, "cannot encode a tombstone"),
             }
         }
         if records.is_empty() {
             return Code::None;
         }
-        match self.inner.log.append(log_partition, records).await {
+        // Commits already in flight for this group apply before the tombstones, as in the log.
+        match self
+            .write_ordered(
+                log_partition,
+                records,
+                (group_id.to_owned(), tombstones),
+                _ordered,
+            )
+            .await
+        {
             Ok(()) => Code::None,
             Err(e) => {
                 tracing::warn!(group = group_id, error = %e, "group deletion not durable");

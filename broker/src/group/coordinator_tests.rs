@@ -348,3 +348,100 @@ mod wire {
         ));
     }
 }
+
+mod ordering {
+    use super::*;
+    use crate::group::offsets_log::{BoxFuture, OffsetsLogError, OffsetsRecord};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use tokio::sync::Notify;
+
+    /// An offsets log whose fsyncs complete only when the test releases them, in any order.
+    #[derive(Default)]
+    struct GatedLog {
+        inner: MemOffsetsLog,
+        gates: Mutex<HashMap<i64, Arc<Notify>>>,
+    }
+
+    impl GatedLog {
+        fn gate(&self, target: i64) -> Arc<Notify> {
+            self.gates
+                .lock()
+                .unwrap()
+                .entry(target)
+                .or_default()
+                .clone()
+        }
+    }
+
+    impl OffsetsLog for GatedLog {
+        fn n_partitions(&self) -> i32 {
+            1
+        }
+        fn append(
+            &self,
+            partition: i32,
+            records: Vec<OffsetsRecord>,
+        ) -> BoxFuture<'_, Result<i64, OffsetsLogError>> {
+            self.inner.append(partition, records)
+        }
+        fn wait_durable(
+            &self,
+            _partition: i32,
+            target: i64,
+        ) -> BoxFuture<'_, Result<(), OffsetsLogError>> {
+            let gate = self.gate(target);
+            Box::pin(async move {
+                gate.notified().await;
+                Ok(())
+            })
+        }
+        fn read_all(
+            &self,
+            partition: i32,
+        ) -> BoxFuture<'_, Result<Vec<OffsetsRecord>, OffsetsLogError>> {
+            self.inner.read_all(partition)
+        }
+    }
+
+    /// Two commits of one partition whose fsyncs finish in reverse order: neither is answered
+    /// before it is visible, and memory ends with the later one, as the log does.
+    #[tokio::test(start_paused = true)]
+    async fn commits_apply_in_log_order_whatever_order_their_fsyncs_finish() {
+        let log = Arc::new(GatedLog {
+            inner: MemOffsetsLog::new(1),
+            ..Default::default()
+        });
+        let c = GroupCoordinator::load(config(), log.clone()).await.unwrap();
+        let first = tokio::spawn({
+            let c = c.clone();
+            async move { c.commit(who("", -1), vec![(tp(0), offset(1))]).await }
+        });
+        while log.inner.records().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let second = tokio::spawn({
+            let c = c.clone();
+            async move { c.commit(who("", -1), vec![(tp(0), offset(2))]).await }
+        });
+        while log.inner.records().len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        log.gate(2).notify_one();
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !second.is_finished(),
+            "answered before the earlier write was applied"
+        );
+        assert_eq!(c.committed("g", Some(&[tp(0)])), vec![(tp(0), None)]);
+        log.gate(1).notify_one();
+        assert_eq!(first.await.unwrap(), vec![(tp(0), Code::None)]);
+        assert_eq!(second.await.unwrap(), vec![(tp(0), Code::None)]);
+        assert_eq!(
+            c.committed("g", Some(&[tp(0)])),
+            vec![(tp(0), Some(offset(2)))]
+        );
+    }
+}

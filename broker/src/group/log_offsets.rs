@@ -2,8 +2,9 @@
 //! `__consumer_offsets`, created on first start with `cleanup.policy=compact` (so only the latest
 //! commit per group/topic/partition is kept) and the broker's other topic defaults.
 //!
-//! Commits append one batch with [`Durability::Durable`], so the coordinator acknowledges a commit
-//! only after the fdatasync covering it; start-up reads every partition from its log start.
+//! A commit appends one batch to the page cache, then waits for the group-commit fdatasync covering
+//! it (shared with every other commit in flight), so the coordinator acknowledges a commit only once
+//! it is durable; start-up reads every partition from its log start.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,7 +69,7 @@ impl OffsetsLog for LogOffsetsLog {
         &self,
         partition: i32,
         records: Vec<OffsetsRecord>,
-    ) -> BoxFuture<'_, Result<(), OffsetsLogError>> {
+    ) -> BoxFuture<'_, Result<i64, OffsetsLogError>> {
         Box::pin(async move {
             let p = self.partition(partition)?.clone();
             let now = std::time::SystemTime::now()
@@ -77,10 +78,24 @@ impl OffsetsLog for LogOffsetsLog {
                 .unwrap_or(0);
             let batch = offsets_batch::to_batch(&records, now)
                 .map_err(|e| OffsetsLogError::Storage(e.to_string()))?;
-            p.append(batch, 0, Durability::Durable)
+            let info = p
+                .append(batch, 0, Durability::PageCache)
                 .await
                 .map_err(|e| OffsetsLogError::Storage(e.to_string()))?;
-            Ok(())
+            Ok(info.last_offset + 1)
+        })
+    }
+
+    fn wait_durable(
+        &self,
+        partition: i32,
+        target: i64,
+    ) -> BoxFuture<'_, Result<(), OffsetsLogError>> {
+        Box::pin(async move {
+            let p = self.partition(partition)?.clone();
+            p.wait_durable(target)
+                .await
+                .map_err(|e| OffsetsLogError::Storage(e.to_string()))
         })
     }
 

@@ -47,11 +47,21 @@ pub trait OffsetsLog: Send + Sync + 'static {
     /// How many partitions the topic has.
     fn n_partitions(&self) -> i32;
 
-    /// Appends `records` to `partition` as one batch; resolves once they are durable (fsynced).
+    /// Appends `records` to `partition` as one batch, ordered after every append that resolved
+    /// before this call; resolves once written (not yet durable) with the target to pass to
+    /// [`OffsetsLog::wait_durable`].
     fn append(
         &self,
         partition: i32,
         records: Vec<OffsetsRecord>,
+    ) -> BoxFuture<'_, Result<i64, OffsetsLogError>>;
+
+    /// Resolves once everything of `partition` before `target` is durable (fsynced); concurrent
+    /// waiters share one fsync.
+    fn wait_durable(
+        &self,
+        partition: i32,
+        target: i64,
     ) -> BoxFuture<'_, Result<(), OffsetsLogError>>;
 
     /// Every record of `partition` from the start, in offset order.
@@ -103,7 +113,7 @@ impl OffsetsLog for MemOffsetsLog {
         &self,
         partition: i32,
         records: Vec<OffsetsRecord>,
-    ) -> BoxFuture<'_, Result<(), OffsetsLogError>> {
+    ) -> BoxFuture<'_, Result<i64, OffsetsLogError>> {
         let result = if self.fail_appends.load(std::sync::atomic::Ordering::SeqCst) {
             Err(OffsetsLogError::Storage("injected failure".into()))
         } else {
@@ -114,7 +124,7 @@ impl OffsetsLog for MemOffsetsLog {
                 {
                     Some(log) => {
                         log.extend(records);
-                        Ok(())
+                        Ok(log.len() as i64)
                     }
                     None => Err(OffsetsLogError::Storage(format!(
                         "no partition {partition}"
@@ -124,6 +134,14 @@ impl OffsetsLog for MemOffsetsLog {
             }
         };
         Box::pin(async move { result })
+    }
+
+    fn wait_durable(
+        &self,
+        _partition: i32,
+        _target: i64,
+    ) -> BoxFuture<'_, Result<(), OffsetsLogError>> {
+        Box::pin(async { Ok(()) })
     }
 
     fn read_all(
