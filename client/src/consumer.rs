@@ -298,7 +298,7 @@ impl Consumer {
         let deadline = Instant::now() + timeout;
         self.resolve_seeks().await?;
         loop {
-            self.launch_fetches().await;
+            self.launch_fetches().await?;
             let now = Instant::now();
             if now >= deadline {
                 return Ok(Vec::new());
@@ -309,7 +309,7 @@ impl Consumer {
             };
             let undecoded = self.complete_fetch(done)?;
             // Prefetch: the next fetch goes out before these records are decoded and processed.
-            self.launch_fetches().await;
+            self.launch_fetches().await?;
             let mut out = Vec::new();
             self.decode(undecoded, &mut out)?;
             if !out.is_empty() {
@@ -318,7 +318,9 @@ impl Consumer {
         }
     }
 
-    async fn launch_fetches(&mut self) {
+    /// Sends a fetch to every leader with no fetch in flight. Fails only when a partition can no
+    /// longer be read at all (its topic or partition is gone); a missing leader is retried.
+    async fn launch_fetches(&mut self) -> Result<(), ConsumeError> {
         let mut by_node: HashMap<i32, Vec<usize>> = HashMap::new();
         for (i, p) in self.partitions.iter().enumerate() {
             if p.fetching || p.position.is_none() {
@@ -328,6 +330,9 @@ impl Consumer {
                 Some(l) => l,
                 None => match self.client.leader(&p.topic, p.partition).await {
                     Ok(l) => l,
+                    Err(
+                        e @ (ClientError::UnknownTopic(_) | ClientError::UnknownPartition { .. }),
+                    ) => return Err(e.into()),
                     Err(e) => {
                         tracing::debug!(topic = %p.topic, partition = p.partition, error = %e, "no leader yet");
                         continue;
@@ -369,6 +374,7 @@ impl Consumer {
                 let _ = tx.send(FetchDone { node, sent, result });
             });
         }
+        Ok(())
     }
 
     /// Applies a fetch response: errors, high watermarks, new positions. Returns what to decode:

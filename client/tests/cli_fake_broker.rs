@@ -168,3 +168,19 @@ async fn errors_are_one_line_with_a_non_zero_exit() {
     assert!(!r.ok);
     assert!(r.stderr.contains("unknown placeholder %x"), "{}", r.stderr);
 }
+
+/// Regression: with `--acks 0` the deliveries resolved when the records were queued to the
+/// connection's writer, so `sluice produce` could exit before writing them and lose them.
+#[tokio::test]
+async fn acks_zero_records_are_on_the_wire_before_produce_exits() {
+    let b = FakeBroker::start().await;
+    b.create_topic("t", 1);
+    let input: String = (0..2000).map(|i| format!("{i}\n")).collect();
+    let r = sluice(&b.addr, &["produce", "t", "--acks", "0"], input.as_bytes()).await;
+    assert!(r.ok, "{}", r.stderr);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while b.end_offset("t", 0) < 2000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(b.end_offset("t", 0), 2000);
+}

@@ -318,3 +318,28 @@ async fn flush_waits_for_earlier_records_only_even_while_others_keep_sending() {
     let total: i64 = (0..2).map(|p| broker.end_offset("t", p)).sum();
     assert_eq!(total as u64, n + 1, "close delivers everything accepted");
 }
+
+#[tokio::test]
+async fn polling_a_deleted_topic_is_an_error_not_a_silent_wait() {
+    let broker = FakeBroker::start().await;
+    broker.create_topic("gone", 1);
+    let mut consumer = Consumer::new(consumer_config(&broker.addr)).await.unwrap();
+    consumer.assign(&[("gone".to_string(), 0)]).await.unwrap();
+    consumer.seek("gone", 0, SeekTo::Beginning).await.unwrap();
+    let admin = Admin::connect(ClientConfig::new(&broker.addr))
+        .await
+        .unwrap();
+    admin.delete_topic("gone").await.unwrap();
+    consumer.client().invalidate("gone");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let e = loop {
+        match consumer.poll(Duration::from_millis(100)).await {
+            Err(e) => break e,
+            Ok(_) => assert!(
+                std::time::Instant::now() < deadline,
+                "no error after deletion"
+            ),
+        }
+    };
+    assert!(e.to_string().contains("unknown topic gone"), "{e}");
+}
