@@ -81,6 +81,8 @@ pub struct BrokerConfig {
     pub shutdown_grace: Duration,
     /// Default topic configs by Kafka name, overridden per topic at creation.
     pub topic_defaults: BTreeMap<String, String>,
+    /// Group coordinator settings (`--group-config`, the file's `[group]` table), validated.
+    pub group: crate::group::config::GroupConfig,
     /// Replication: the internal listener (`--peer-listen`); `None` on a single node.
     pub peer_listen: Option<SocketAddr>,
     /// Replication: every node of the cluster, this one included; empty on a single node.
@@ -139,7 +141,22 @@ impl BrokerConfig {
             })?;
             topic_defaults.insert(key.trim().to_string(), value.trim().to_string());
         }
+        let mut group_props = file.group;
+        for pair in flags.group_config {
+            let (key, value) = pair.split_once('=').ok_or_else(|| ConfigError::Invalid {
+                field: "group-config",
+                reason: format!("{pair:?} is not KEY=VALUE"),
+            })?;
+            group_props.insert(key.trim().to_string(), value.trim().to_string());
+        }
+        let group = crate::group::config::GroupConfig::from_props(&group_props).map_err(|err| {
+            ConfigError::Invalid {
+                field: "group-config",
+                reason: err.to_string(),
+            }
+        })?;
         Ok(BrokerConfig {
+            group,
             listen,
             advertised_listener: flags.advertised_listener.or(file.advertised_listener),
             data_dir: flags

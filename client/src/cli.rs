@@ -71,6 +71,9 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Print a topic's records
     Consume(consume::ConsumeArgs),
+    /// List, describe, reset and delete consumer groups
+    #[command(subcommand)]
+    Group(crate::group::cli::GroupCommand),
 }
 
 /// Parses the process arguments and runs the command.
@@ -80,6 +83,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Topic(cmd) => topic::run(&cli.global, cmd).await,
         Command::Produce(args) => produce::run(&cli.global, args).await,
         Command::Consume(args) => consume::run(&cli.global, args).await,
+        Command::Group(cmd) => crate::group::cli::run(&cli.global, cmd).await,
     }
 }
 

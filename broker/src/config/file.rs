@@ -45,6 +45,9 @@ pub struct FileConfig {
     /// Default topic configs keyed by Kafka name (`"retention.ms" = "3600000"`).
     #[serde(default)]
     pub topic_defaults: BTreeMap<String, String>,
+    /// Group coordinator settings keyed by Kafka name (`"group.initial.rebalance.delay.ms" = "0"`).
+    #[serde(default)]
+    pub group: BTreeMap<String, String>,
     /// See `--peer-listen`.
     pub peer_listen: Option<String>,
     /// See `--peers`.

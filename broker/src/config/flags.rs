@@ -51,6 +51,10 @@ pub struct Flags {
     /// A default topic config by Kafka name, e.g. --topic-default retention.ms=3600000; repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub topic_default: Vec<String>,
+    /// A group coordinator setting by Kafka name, e.g. --group-config
+    /// group.initial.rebalance.delay.ms=0; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub group_config: Vec<String>,
     /// Replication: the internal listener HOST:PORT other brokers connect to.
     #[arg(long, value_name = "HOST:PORT")]
     pub peer_listen: Option<String>,

@@ -159,6 +159,9 @@ impl Server {
             "data dir opened"
         );
         broker.set_bound_addr(local_addr);
+        crate::group::service::install(&broker, broker.config().group.clone())
+            .await
+            .map_err(|err| ServerError::Repair(err.to_string()))?;
         Ok(Server {
             handlers: Handlers::new(broker),
             listener,

@@ -47,10 +47,16 @@ pub struct ConsumeArgs {
     /// Stop once every partition has been read to its end
     #[arg(long, short = 'e')]
     pub exit_at_end: bool,
+    /// Consume as a member of this group: resume from its committed offsets, commit as you go
+    #[arg(long, short = 'g')]
+    pub group: Option<String>,
 }
 
 /// Runs `sluice consume`.
 pub async fn run(global: &Global, args: ConsumeArgs) -> anyhow::Result<()> {
+    if let Some(group) = &args.group {
+        return crate::group::cli::consume(global, &args, group).await;
+    }
     let format = match &args.format {
         Some(f) => Format::parse(f)?,
         None => Format::parse("%v\\n")?,
