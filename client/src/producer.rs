@@ -1,0 +1,458 @@
+//! The producer: `send` records, get acknowledgements.
+//!
+//! ```text
+//! let producer = Producer::new(ProducerConfig::new("127.0.0.1:9092")).await?;
+//! let delivery = producer.send(ProducerRecord::new("orders", b"hello").with_key(b"k")).await?;
+//! let metadata = delivery.await?;           // RecordMetadata { partition, offset, .. }
+//! producer.close().await?;                  // delivers everything accepted
+//! ```
+//!
+//! `send` waits only for room in `buffer.memory`, then copies the record straight into its
+//! partition's open batch ([`accumulator`]) and returns a [`Delivery`] to await (or drop). A
+//! background sender task closes batches when full or after `linger.ms`, groups them by leader
+//! into one Produce request per broker, and pipelines them (at most `max.in.flight` batches per
+//! partition). With idempotence (the default) the producer gets a producer id from the broker
+//! (InitProducerId) and numbers every batch, so retries after a timeout or a leader change are
+//! deduplicated by the broker and never reorder. Retriable errors (connection loss,
+//! NOT_LEADER_OR_FOLLOWER, ...) refresh metadata and retry with backoff until
+//! `delivery.timeout.ms`; other errors fail the batch's deliveries.
+
+pub mod accumulator;
+pub mod outcome;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::cluster::{Client, ProducePartition};
+use crate::config::{Acks, CompressionType, ProducerConfig};
+use crate::error::{ClientError, KafkaCode, ProduceError};
+use crate::limits::BATCH_BYTES_MAX;
+use crate::message::ProducerRecord;
+use crate::partitioner::{partition_for_key, StickyPartitioner};
+use accumulator::{Accumulator, AccumulatorConfig, ProducerIdentity, ReadyBatch};
+pub use outcome::{BatchAck, Delivery};
+
+struct State {
+    acc: Accumulator,
+    sticky: StickyPartitioner,
+}
+
+struct Inner {
+    client: Client,
+    config: ProducerConfig,
+    state: Mutex<State>,
+    memory: Semaphore,
+    /// Wakes the sender: a batch was sealed or opened, a slot freed, a flush or close began.
+    wake: Notify,
+    /// Signalled whenever a batch completes, for `flush`.
+    progress: Notify,
+    flushing: AtomicUsize,
+    closed: AtomicBool,
+}
+
+/// An asynchronous, batching, idempotent producer. Share it behind an `Arc` to send from many
+/// tasks.
+pub struct Producer {
+    inner: Arc<Inner>,
+    sender: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Producer {
+    /// Connects to the cluster and, with idempotence, obtains a producer id.
+    pub async fn new(config: ProducerConfig) -> Result<Producer, ProduceError> {
+        config.validate().map_err(ClientError::from)?;
+        let client = Client::connect(config.client.clone()).await?;
+        Self::with_client(client, config).await
+    }
+
+    /// A producer sharing an existing client's connections.
+    pub async fn with_client(
+        client: Client,
+        config: ProducerConfig,
+    ) -> Result<Producer, ProduceError> {
+        config.validate().map_err(ClientError::from)?;
+        let identity = if config.idempotence {
+            let (producer_id, producer_epoch) = client.init_producer_id().await?;
+            ProducerIdentity {
+                producer_id,
+                producer_epoch,
+            }
+        } else {
+            ProducerIdentity::NONE
+        };
+        let compression = match config.compression {
+            CompressionType::None => sluice_protocol::record::Compression::None,
+            CompressionType::Gzip => sluice_protocol::record::Compression::Gzip,
+            CompressionType::Lz4 => sluice_protocol::record::Compression::Lz4,
+        };
+        let acc = Accumulator::new(
+            AccumulatorConfig {
+                batch_size: config.batch_size,
+                linger: config.linger,
+                max_in_flight: config.max_in_flight,
+                compression,
+            },
+            identity,
+        );
+        let seed = now_ms() as u64 ^ (std::process::id() as u64) << 32;
+        let inner = Arc::new(Inner {
+            client,
+            memory: Semaphore::new(config.buffer_memory),
+            config,
+            state: Mutex::new(State {
+                acc,
+                sticky: StickyPartitioner::new(seed),
+            }),
+            wake: Notify::new(),
+            progress: Notify::new(),
+            flushing: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let sender = tokio::spawn(sender_loop(inner.clone()));
+        Ok(Producer {
+            inner,
+            sender: Mutex::new(Some(sender)),
+        })
+    }
+
+    /// The client this producer talks through.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// Accepts a record for sending: waits for room in `buffer.memory`, picks the partition
+    /// (explicit, else murmur2 of the key, else sticky), appends it to the partition's batch and
+    /// returns its [`Delivery`].
+    pub async fn send(&self, record: ProducerRecord<'_>) -> Result<Delivery, ProduceError> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(ProduceError::Closed);
+        }
+        let size = record.estimated_bytes();
+        if size > BATCH_BYTES_MAX.min(inner.config.buffer_memory) {
+            return Err(ProduceError::RecordTooLarge {
+                bytes: size,
+                max: BATCH_BYTES_MAX.min(inner.config.buffer_memory),
+            });
+        }
+        let topic = inner.client.topic(record.topic).await?;
+        let n_partitions = topic.partitions.len() as i32;
+        let permit = inner
+            .memory
+            .acquire_many(size as u32)
+            .await
+            .map_err(|_| ProduceError::Closed)?;
+        permit.forget();
+        let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
+        let mut state = inner.state.lock().map_err(|_| ProduceError::Closed)?;
+        let partition = match (record.partition, record.key) {
+            (Some(p), _) => p,
+            (None, Some(key)) => partition_for_key(key, n_partitions),
+            (None, None) => state.sticky.partition(record.topic, n_partitions),
+        };
+        if partition < 0 || partition >= n_partitions {
+            drop(state);
+            inner.memory.add_permits(size);
+            return Err(ClientError::UnknownPartition {
+                topic: record.topic.to_string(),
+                partition,
+                count: n_partitions as usize,
+            }
+            .into());
+        }
+        let appended = state.acc.append(
+            record.topic,
+            partition,
+            timestamp_ms,
+            record.key,
+            record.value,
+            record.headers,
+            size,
+            Instant::now(),
+        );
+        let appended = match appended {
+            Ok(a) => a,
+            Err(e) => {
+                drop(state);
+                inner.memory.add_permits(size);
+                return Err(e);
+            }
+        };
+        if appended.closed_batch && record.key.is_none() && record.partition.is_none() {
+            state
+                .sticky
+                .batch_closed(record.topic, partition, n_partitions);
+        }
+        drop(state);
+        if appended.closed_batch || appended.index == 0 {
+            inner.wake.notify_one();
+        }
+        Ok(Delivery {
+            outcome: appended.outcome,
+            index: appended.index,
+            topic: appended.topic,
+            partition,
+            timestamp_ms,
+        })
+    }
+
+    /// Sends every buffered record now and waits until each is acknowledged or failed.
+    pub async fn flush(&self) {
+        let inner = &self.inner;
+        inner.flushing.fetch_add(1, Ordering::AcqRel);
+        inner.wake.notify_one();
+        loop {
+            let progressed = inner.progress.notified();
+            tokio::pin!(progressed);
+            progressed.as_mut().enable();
+            let empty = inner.state.lock().map(|s| s.acc.is_empty()).unwrap_or(true);
+            if empty {
+                break;
+            }
+            inner.wake.notify_one();
+            progressed.await;
+        }
+        inner.flushing.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Refuses new records, delivers everything accepted, and stops the sender task.
+    pub async fn close(&self) -> Result<(), ProduceError> {
+        self.flush().await;
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
+        let handle = self.sender.lock().ok().and_then(|mut s| s.take());
+        if let Some(h) = handle {
+            let _ = h.await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // The sender finishes delivering what was accepted, then exits.
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
+    }
+}
+
+async fn sender_loop(inner: Arc<Inner>) {
+    loop {
+        let closing = inner.closed.load(Ordering::Acquire);
+        let flush = closing || inner.flushing.load(Ordering::Acquire) > 0;
+        let drained = match inner.state.lock() {
+            Ok(mut s) => s
+                .acc
+                .drain_ready(Instant::now(), flush)
+                .map(|(b, due)| (b, due, s.acc.is_empty())),
+            Err(_) => return,
+        };
+        let (batches, next_due, empty) = match drained {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot seal a batch");
+                (Vec::new(), None, false)
+            }
+        };
+        if !batches.is_empty() {
+            dispatch(&inner, batches);
+        }
+        if closing && empty {
+            inner.progress.notify_waiters();
+            return;
+        }
+        let wake = inner.wake.notified();
+        match next_due {
+            Some(due) if !flush => {
+                tokio::select! {
+                    _ = wake => {}
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
+                }
+            }
+            _ => wake.await,
+        }
+    }
+}
+
+/// Groups batches by leader and sends one request per broker.
+fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>) {
+    let mut by_node: Vec<(i32, Vec<ReadyBatch>)> = Vec::new();
+    for batch in batches {
+        match inner.client.cached_leader(&batch.topic, batch.partition) {
+            Some(node) => match by_node.iter_mut().find(|(n, _)| *n == node) {
+                Some((_, v)) => v.push(batch),
+                None => by_node.push((node, vec![batch])),
+            },
+            None => {
+                let inner = inner.clone();
+                tokio::spawn(async move {
+                    let err = ClientError::NoLeader {
+                        topic: batch.topic.to_string(),
+                        partition: batch.partition,
+                    };
+                    inner.client.invalidate(&batch.topic);
+                    let _ = inner.client.topic(&batch.topic).await;
+                    retry_or_fail(&inner, vec![(batch, err.to_string())]).await;
+                });
+            }
+        }
+    }
+    for (node, batches) in by_node {
+        let inner = inner.clone();
+        tokio::spawn(async move { send_to_node(&inner, node, batches).await });
+    }
+}
+
+async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
+    let acks = inner.config.acks;
+    let partitions: Vec<ProducePartition> = batches
+        .iter()
+        .map(|b| ProducePartition {
+            topic: b.topic.clone(),
+            partition: b.partition,
+            records: b.data.clone(),
+        })
+        .collect();
+    let timeout_ms = inner
+        .config
+        .client
+        .request_timeout
+        .as_millis()
+        .min(i32::MAX as u128) as i32;
+    if acks == Acks::None {
+        let result = inner.client.produce_no_ack(node, partitions).await;
+        for batch in batches {
+            match &result {
+                Ok(()) => finish(
+                    inner,
+                    batch,
+                    Ok(BatchAck {
+                        base_offset: -1,
+                        log_append_time_ms: -1,
+                    }),
+                ),
+                Err(e) => finish(inner, batch, Err(ProduceError::Client(e.clone()))),
+            }
+        }
+        return;
+    }
+    let result = inner
+        .client
+        .produce(node, acks.as_i16(), timeout_ms, partitions)
+        .await;
+    match result {
+        Err(e) => {
+            inner.client.node_failed(node);
+            if e.is_retriable() {
+                let reason = e.to_string();
+                let retries = batches.into_iter().map(|b| (b, reason.clone())).collect();
+                retry_or_fail(inner, retries).await;
+            } else {
+                for batch in batches {
+                    finish(inner, batch, Err(ProduceError::Client(e.clone())));
+                }
+            }
+        }
+        Ok(results) => {
+            let mut retries = Vec::new();
+            for batch in batches {
+                let r = results
+                    .iter()
+                    .find(|r| r.partition == batch.partition && *r.topic == *batch.topic);
+                let Some(r) = r else {
+                    let reason = "the broker's response left the partition out".to_string();
+                    retries.push((batch, reason));
+                    continue;
+                };
+                let code = KafkaCode(r.error_code);
+                // DUPLICATE_SEQUENCE_NUMBER: the broker already has this batch.
+                if r.error_code == 0 || r.error_code == 46 {
+                    let ack = BatchAck {
+                        base_offset: r.base_offset,
+                        log_append_time_ms: r.log_append_time_ms,
+                    };
+                    finish(inner, batch, Ok(ack));
+                } else if code.is_retriable() || r.error_code == 45 {
+                    if code.refreshes_metadata() {
+                        inner.client.invalidate(&batch.topic);
+                    }
+                    let reason = format!("{}/{}: {code}", batch.topic, batch.partition);
+                    retries.push((batch, reason));
+                } else {
+                    let context = format!("produce to {}/{}", batch.topic, batch.partition);
+                    let e = ClientError::Broker { code, context };
+                    finish(inner, batch, Err(e.into()));
+                }
+            }
+            if !retries.is_empty() {
+                retry_or_fail(inner, retries).await;
+            }
+        }
+    }
+}
+
+/// Fails batches whose `delivery.timeout.ms` has passed; requeues the others, all at once after
+/// one backoff, so they go out again in sequence order.
+async fn retry_or_fail(inner: &Arc<Inner>, batches: Vec<(ReadyBatch, String)>) {
+    let timeout = inner.config.delivery_timeout;
+    let mut retry = Vec::new();
+    let mut attempts = 0;
+    for (batch, reason) in batches {
+        if batch.created.elapsed() >= timeout {
+            let e = ProduceError::DeliveryTimeout {
+                timeout_ms: timeout.as_millis() as u64,
+                last: reason,
+            };
+            finish(inner, batch, Err(e));
+        } else {
+            tracing::debug!(topic = %batch.topic, partition = batch.partition,
+                attempt = batch.attempts, %reason, "retrying batch");
+            attempts = attempts.max(batch.attempts);
+            retry.push(batch);
+        }
+    }
+    if retry.is_empty() {
+        return;
+    }
+    let backoff = inner
+        .config
+        .client
+        .retry_backoff
+        .saturating_mul(1 << attempts.min(4));
+    tokio::time::sleep(backoff.min(Duration::from_secs(1))).await;
+    if let Ok(mut s) = inner.state.lock() {
+        for batch in retry {
+            s.acc.requeue(batch);
+        }
+    }
+    inner.wake.notify_one();
+}
+
+fn finish(inner: &Arc<Inner>, batch: ReadyBatch, result: Result<BatchAck, ProduceError>) {
+    match result {
+        Ok(ack) => batch.outcome.succeed(ack),
+        Err(e) => batch.outcome.fail(e),
+    }
+    inner.memory.add_permits(batch.reserved_bytes);
+    if let Ok(mut s) = inner.state.lock() {
+        s.acc.complete(&batch.topic, batch.partition);
+    }
+    inner.wake.notify_one();
+    inner.progress.notify_waiters();
+}

@@ -1,0 +1,446 @@
+//! The producer's batching core: per-partition queues of record batches, built in place.
+//!
+//! A synchronous state machine taking `now`: [`Accumulator::append`] writes a record straight into
+//! the open [`RecordBatchBuilder`] of its partition (no intermediate per-record struct), closing the
+//! batch when the next record would pass `batch.size`; [`Accumulator::drain_ready`] closes batches
+//! that lingered long enough and hands out sendable ones, at most `max_in_flight` per partition,
+//! in sequence order; [`Accumulator::requeue`] puts a batch whose send failed back at the front so a
+//! retry keeps its sequence numbers (the broker then drops duplicates and refuses reordering).
+//!
+//! **Invariant**: for each partition, batches leave in increasing base sequence, and a retried
+//! batch goes out before any later one.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sluice_protocol::record::{BatchOptions, Compression, RecordBatchBuilder, TimestampType};
+
+use super::outcome::BatchOutcome;
+use crate::error::ProduceError;
+
+/// Settings of the accumulator.
+#[derive(Debug, Clone)]
+pub struct AccumulatorConfig {
+    /// `batch.size` in bytes.
+    pub batch_size: usize,
+    /// `linger.ms`.
+    pub linger: Duration,
+    /// Batches in flight per partition.
+    pub max_in_flight: usize,
+    /// Codec of produced batches.
+    pub compression: Compression,
+}
+
+/// The producer identity written into batches (`-1`s when idempotence is off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerIdentity {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Producer epoch.
+    pub producer_epoch: i16,
+}
+
+impl ProducerIdentity {
+    /// No identity: a non-idempotent producer.
+    pub const NONE: ProducerIdentity = ProducerIdentity {
+        producer_id: -1,
+        producer_epoch: -1,
+    };
+
+    fn idempotent(self) -> bool {
+        self.producer_id >= 0
+    }
+}
+
+/// A sealed batch waiting to be sent (or re-sent).
+#[derive(Debug)]
+pub struct ReadyBatch {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The encoded batch (base offset 0, CRC computed).
+    pub data: Bytes,
+    /// Its base sequence (-1 without idempotence).
+    pub base_sequence: i32,
+    /// Its record count.
+    pub n_records: usize,
+    /// Bytes of `buffer.memory` it holds until it completes.
+    pub reserved_bytes: usize,
+    /// Where its records' deliveries wait.
+    pub outcome: Arc<BatchOutcome>,
+    /// When its first record was appended (for `delivery.timeout.ms`).
+    pub created: Instant,
+    /// Send attempts so far.
+    pub attempts: u32,
+}
+
+struct OpenBatch {
+    builder: RecordBatchBuilder,
+    opened: Instant,
+    outcome: Arc<BatchOutcome>,
+    reserved_bytes: usize,
+}
+
+struct PartitionQueue {
+    topic: Arc<str>,
+    partition: i32,
+    open: Option<OpenBatch>,
+    ready: VecDeque<ReadyBatch>,
+    in_flight: usize,
+    next_sequence: i32,
+}
+
+/// Where an appended record went.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The batch's shared outcome.
+    pub outcome: Arc<BatchOutcome>,
+    /// The record's index in its batch (its offset delta).
+    pub index: i32,
+    /// The topic name, shared.
+    pub topic: Arc<str>,
+    /// True if this append closed a batch (the partitioner may move sticky partitions on).
+    pub closed_batch: bool,
+}
+
+/// The per-partition batch queues.
+pub struct Accumulator {
+    config: AccumulatorConfig,
+    identity: ProducerIdentity,
+    topics: HashMap<Arc<str>, Vec<Option<PartitionQueue>>>,
+}
+
+impl std::fmt::Debug for Accumulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accumulator")
+            .field("topics", &self.topics.len())
+            .finish()
+    }
+}
+
+impl Accumulator {
+    /// An empty accumulator.
+    pub fn new(config: AccumulatorConfig, identity: ProducerIdentity) -> Self {
+        Accumulator {
+            config,
+            identity,
+            topics: HashMap::new(),
+        }
+    }
+
+    fn queue(&mut self, topic: &str, partition: i32) -> &mut PartitionQueue {
+        // Look up by &str first: the topic's Arc is allocated once, not per record.
+        let name: Arc<str> = match self.topics.get_key_value(topic) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(topic),
+        };
+        let queues = self.topics.entry(name.clone()).or_default();
+        let idx = partition as usize;
+        if queues.len() <= idx {
+            queues.resize_with(idx + 1, || None);
+        }
+        queues[idx].get_or_insert_with(|| PartitionQueue {
+            topic: name,
+            partition,
+            open: None,
+            ready: VecDeque::new(),
+            in_flight: 0,
+            next_sequence: 0,
+        })
+    }
+
+    /// Appends one record to `topic`/`partition` (`partition >= 0`). `reserve` is the
+    /// `buffer.memory` charge the caller already acquired for it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+        reserve: usize,
+        now: Instant,
+    ) -> Result<Appended, ProduceError> {
+        let batch_size = self.config.batch_size;
+        let compression = self.config.compression;
+        let identity = self.identity;
+        let q = self.queue(topic, partition);
+        let record_bytes = RecordBatchBuilder::record_bytes(0, 0, key, value, headers) + 10; // room for larger deltas
+        let mut closed_batch = false;
+        if let Some(open) = &q.open {
+            let full = open.builder.estimated_bytes() + record_bytes > batch_size;
+            if full && !open.builder.is_empty() {
+                q.close_open(identity)?;
+                closed_batch = true;
+            }
+        }
+        if q.open.is_none() {
+            let capacity = (record_bytes + 61).max(batch_size.min(1 << 20) + 1024);
+            let options = BatchOptions {
+                compression,
+                producer_id: identity.producer_id,
+                producer_epoch: identity.producer_epoch,
+                base_sequence: if identity.idempotent() {
+                    q.next_sequence
+                } else {
+                    -1
+                },
+                timestamp_type: TimestampType::CreateTime,
+                is_transactional: false,
+                is_control: false,
+                partition_leader_epoch: -1,
+            };
+            q.open = Some(OpenBatch {
+                builder: RecordBatchBuilder::with_capacity(options, capacity),
+                opened: now,
+                outcome: Arc::new(BatchOutcome::new()),
+                reserved_bytes: 0,
+            });
+        }
+        let Some(open) = q.open.as_mut() else {
+            return Err(ProduceError::Closed);
+        };
+        let index = open.builder.records_count() as i32;
+        open.builder
+            .append(timestamp_ms, key, value, headers)
+            .map_err(|e| ProduceError::Encode(e.to_string()))?;
+        open.reserved_bytes += reserve;
+        let appended = Appended {
+            outcome: open.outcome.clone(),
+            index,
+            topic: q.topic.clone(),
+            closed_batch,
+        };
+        if open.builder.estimated_bytes() >= batch_size {
+            q.close_open(identity)?;
+        }
+        Ok(appended)
+    }
+
+    /// Closes open batches older than `linger` (or all of them when `flush`), then takes every
+    /// batch that may be sent now: per partition, in order, while fewer than `max_in_flight` are
+    /// in flight. Also returns when the next open batch will be due, if any.
+    pub fn drain_ready(
+        &mut self,
+        now: Instant,
+        flush: bool,
+    ) -> Result<(Vec<ReadyBatch>, Option<Instant>), ProduceError> {
+        let linger = self.config.linger;
+        let max_in_flight = self.config.max_in_flight;
+        let identity = self.identity;
+        let mut out = Vec::new();
+        let mut next_due: Option<Instant> = None;
+        for queues in self.topics.values_mut() {
+            for q in queues.iter_mut().flatten() {
+                if let Some(open) = &q.open {
+                    let due = open.opened + linger;
+                    if flush || due <= now {
+                        q.close_open(identity)?;
+                    } else {
+                        next_due = Some(next_due.map_or(due, |d| d.min(due)));
+                    }
+                }
+                while q.in_flight < max_in_flight {
+                    let Some(batch) = q.ready.pop_front() else {
+                        break;
+                    };
+                    q.in_flight += 1;
+                    out.push(batch);
+                }
+            }
+        }
+        Ok((out, next_due))
+    }
+
+    /// A batch's send ended (acknowledged or failed for good): frees its in-flight slot.
+    pub fn complete(&mut self, topic: &str, partition: i32) {
+        if let Some(q) = self.existing(topic, partition) {
+            q.in_flight = q.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// A batch's send failed and will be retried: it goes back in sequence order before every
+    /// batch not yet sent.
+    pub fn requeue(&mut self, mut batch: ReadyBatch) {
+        batch.attempts += 1;
+        let (topic, partition) = (batch.topic.clone(), batch.partition);
+        let Some(q) = self.existing(&topic, partition) else {
+            return;
+        };
+        q.in_flight = q.in_flight.saturating_sub(1);
+        let pos = q
+            .ready
+            .iter()
+            .position(|b| b.base_sequence > batch.base_sequence)
+            .unwrap_or(q.ready.len());
+        q.ready.insert(pos, batch);
+    }
+
+    /// True if no record is buffered, queued or in flight.
+    pub fn is_empty(&self) -> bool {
+        self.topics.values().all(|qs| {
+            qs.iter()
+                .flatten()
+                .all(|q| q.open.is_none() && q.ready.is_empty() && q.in_flight == 0)
+        })
+    }
+
+    /// Batches in flight for one partition.
+    pub fn in_flight(&self, topic: &str, partition: i32) -> usize {
+        self.topics
+            .get(topic)
+            .and_then(|qs| qs.get(partition as usize))
+            .and_then(|q| q.as_ref())
+            .map_or(0, |q| q.in_flight)
+    }
+
+    fn existing(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionQueue> {
+        self.topics
+            .get_mut(topic)?
+            .get_mut(partition as usize)?
+            .as_mut()
+    }
+}
+
+impl PartitionQueue {
+    fn close_open(&mut self, identity: ProducerIdentity) -> Result<(), ProduceError> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let n_records = open.builder.records_count();
+        let base_sequence = open.builder.options().base_sequence;
+        let data = match open.builder.finish() {
+            Ok(d) => d,
+            Err(e) => {
+                let err = ProduceError::Encode(e.to_string());
+                open.outcome.fail(err.clone());
+                return Err(err);
+            }
+        };
+        if identity.idempotent() {
+            self.next_sequence = self.next_sequence.wrapping_add(n_records as i32) & i32::MAX;
+        }
+        self.ready.push_back(ReadyBatch {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            data,
+            base_sequence,
+            n_records,
+            reserved_bytes: open.reserved_bytes,
+            outcome: open.outcome,
+            created: open.opened,
+            attempts: 0,
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_protocol::record::RecordBatch;
+
+    fn acc(batch_size: usize, linger_ms: u64, identity: ProducerIdentity) -> Accumulator {
+        Accumulator::new(
+            AccumulatorConfig {
+                batch_size,
+                linger: Duration::from_millis(linger_ms),
+                max_in_flight: 2,
+                compression: Compression::None,
+            },
+            identity,
+        )
+    }
+
+    fn append(a: &mut Accumulator, p: i32, value: &[u8], now: Instant) -> Appended {
+        a.append("t", p, 1000, Some(b"k"), Some(value), &[], value.len(), now)
+            .unwrap()
+    }
+
+    #[test]
+    fn batches_close_on_size_and_linger() {
+        let t0 = Instant::now();
+        let mut a = acc(300, 10, ProducerIdentity::NONE);
+        for i in 0..3 {
+            let r = append(&mut a, 0, &[b'x'; 100], t0);
+            assert_eq!(r.index, i % 2, "two 100-byte records fit in 300 bytes");
+        }
+        let (ready, due) = a.drain_ready(t0, false).unwrap();
+        assert_eq!(
+            ready.len(),
+            1,
+            "the first batch closed when the third record came"
+        );
+        assert_eq!(ready[0].n_records, 2);
+        assert_eq!(due, Some(t0 + Duration::from_millis(10)));
+        let (ready, _) = a
+            .drain_ready(t0 + Duration::from_millis(10), false)
+            .unwrap();
+        assert_eq!(ready.len(), 1, "the lingering batch is due");
+        let batch = RecordBatch::parse(ready[0].data.clone()).unwrap();
+        assert_eq!(batch.header().records_count, 1);
+        assert_eq!(batch.header().producer_id, -1);
+        assert_eq!(batch.header().base_sequence, -1);
+    }
+
+    #[test]
+    fn in_flight_is_bounded_and_sequences_increase() {
+        let t0 = Instant::now();
+        let id = ProducerIdentity {
+            producer_id: 7,
+            producer_epoch: 0,
+        };
+        let mut a = acc(100, 0, id);
+        for _ in 0..4 {
+            append(&mut a, 1, &[b'y'; 90], t0);
+        }
+        let (ready, _) = a.drain_ready(t0, true).unwrap();
+        assert_eq!(ready.len(), 2, "max_in_flight is 2");
+        assert_eq!(
+            ready.iter().map(|b| b.base_sequence).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
+        assert_eq!(a.in_flight("t", 1), 2);
+        // The second batch fails and is retried: it goes out before the third.
+        let mut it = ready.into_iter();
+        let first = it.next().unwrap();
+        let second = it.next().unwrap();
+        a.requeue(second);
+        a.complete("t", 1);
+        drop(first);
+        let (ready, _) = a.drain_ready(t0, false).unwrap();
+        assert_eq!(
+            ready.iter().map(|b| b.base_sequence).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(ready[0].attempts, 1);
+        let b = RecordBatch::parse(ready[1].data.clone()).unwrap();
+        assert_eq!(b.header().producer_id, 7);
+        assert_eq!(b.header().base_sequence, 2);
+        for _ in &ready {
+            a.complete("t", 1);
+        }
+        let (ready, _) = a.drain_ready(t0, false).unwrap();
+        assert_eq!(ready.len(), 1);
+        a.complete("t", 1);
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn an_oversized_record_gets_a_batch_of_its_own() {
+        let t0 = Instant::now();
+        let mut a = acc(100, 0, ProducerIdentity::NONE);
+        append(&mut a, 0, b"small", t0);
+        let r = append(&mut a, 0, &[b'z'; 500], t0);
+        assert!(r.closed_batch);
+        assert_eq!(r.index, 0);
+        let (ready, _) = a.drain_ready(t0, false).unwrap();
+        assert_eq!(ready.len(), 2);
+        assert_eq!(ready[1].n_records, 1);
+    }
+}
