@@ -6,6 +6,7 @@
 //! (clap `Args`, with an example in its `after_help`) and an `async fn run(&Global, Args)`.
 
 pub mod args;
+pub mod bench;
 pub mod consume;
 pub mod format;
 pub mod produce;
@@ -71,6 +72,8 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Print a topic's records
     Consume(consume::ConsumeArgs),
+    /// Measure throughput and latency (produce, consume, e2e)
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the process arguments and runs the command.
@@ -80,6 +83,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Topic(cmd) => topic::run(&cli.global, cmd).await,
         Command::Produce(args) => produce::run(&cli.global, args).await,
         Command::Consume(args) => consume::run(&cli.global, args).await,
+        Command::Bench(args) => bench::run(&cli.global, args).await,
     }
 }
 
