@@ -19,6 +19,7 @@ use sluice_protocol::wire::{Request, Response};
 use crate::cluster::{Client, Target};
 use crate::config::ClientConfig;
 use crate::error::{AdminError, ClientError, KafkaCode};
+use crate::limits::METADATA_RETRIES_MAX;
 
 /// DescribeConfigs / AlterConfigs resource type of a topic.
 const RESOURCE_TOPIC: i8 = 2;
@@ -173,8 +174,17 @@ impl Admin {
                 ));
             }
         }
-        self.client.invalidate(&topic.name);
-        self.client.topic(&topic.name).await?;
+        // Metadata may lag the creation by a moment on some brokers: wait for it, bounded.
+        for attempt in 0..=METADATA_RETRIES_MAX {
+            self.client.invalidate(&topic.name);
+            match self.client.topic(&topic.name).await {
+                Ok(_) => return Ok(()),
+                Err(ClientError::UnknownTopic(_)) if attempt < METADATA_RETRIES_MAX => {
+                    tokio::time::sleep(self.client.config().retry_backoff).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(())
     }
 

@@ -141,10 +141,13 @@ struct BrokerConnection {
     versions: Versions,
 }
 
+/// The connection to one address, opened under its own async lock.
+type ConnectionSlot = Arc<tokio::sync::Mutex<Option<Arc<BrokerConnection>>>>;
+
 struct Inner {
     config: ClientConfig,
     metadata: Mutex<MetadataCache>,
-    conns: tokio::sync::Mutex<HashMap<String, Arc<BrokerConnection>>>,
+    conns: Mutex<HashMap<String, ConnectionSlot>>,
     /// Per address: consecutive failures and when the next attempt may start.
     backoff: Mutex<HashMap<String, (u32, Instant)>>,
 }
@@ -176,7 +179,7 @@ impl Client {
             inner: Arc::new(Inner {
                 config,
                 metadata: Mutex::new(MetadataCache::default()),
-                conns: tokio::sync::Mutex::new(HashMap::new()),
+                conns: Mutex::new(HashMap::new()),
                 backoff: Mutex::new(HashMap::new()),
             }),
         };
@@ -195,12 +198,17 @@ impl Client {
     }
 
     async fn connection(&self, addr: &str) -> Result<Arc<BrokerConnection>, ClientError> {
-        let mut conns = self.inner.conns.lock().await;
-        if let Some(c) = conns.get(addr) {
+        // One slot per address, so connecting to a dead broker never delays the others.
+        let slot = lock(&self.inner.conns)
+            .entry(addr.to_string())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(c) = slot.as_ref() {
             if !c.conn.is_closed() {
                 return Ok(c.clone());
             }
-            conns.remove(addr);
+            *slot = None;
         }
         let wait = lock(&self.inner.backoff)
             .get(addr)
@@ -212,7 +220,7 @@ impl Client {
             Ok(c) => {
                 lock(&self.inner.backoff).remove(addr);
                 let c = Arc::new(c);
-                conns.insert(addr.to_string(), c.clone());
+                *slot = Some(c.clone());
                 Ok(c)
             }
             Err(e) => {
@@ -417,7 +425,7 @@ impl Client {
                     })
                     .collect()
             }),
-            allow_auto_topic_creation: false,
+            allow_auto_topic_creation: self.inner.config.allow_auto_topic_creation,
             ..Default::default()
         };
         let response = self
@@ -484,13 +492,12 @@ impl Client {
         loop {
             self.refresh_metadata(Some(&[name])).await?;
             let state = lock(&self.inner.metadata).topic_any_age(name).cloned();
-            let retriable = match state {
+            match state {
                 Some(TopicState::Known(t)) => {
                     let leaderless = t.partitions.iter().any(|p| p.leader < 0);
                     if !leaderless || attempt >= METADATA_RETRIES_MAX {
                         return Ok(t);
                     }
-                    true
                 }
                 Some(TopicState::Error(3)) | None => {
                     return Err(ClientError::UnknownTopic(name.to_string()))
@@ -503,14 +510,11 @@ impl Client {
                             context: format!("metadata for topic {name}"),
                         });
                     }
-                    true
                 }
-            };
-            if retriable {
-                attempt += 1;
-                lock(&self.inner.metadata).invalidate(name);
-                tokio::time::sleep(self.backoff(attempt)).await;
             }
+            attempt += 1;
+            lock(&self.inner.metadata).invalidate(name);
+            tokio::time::sleep(self.backoff(attempt)).await;
         }
     }
 
@@ -632,8 +636,10 @@ impl Client {
         partitions: Vec<ProducePartition>,
     ) -> Result<Vec<ProduceResult>, ClientError> {
         let request = Self::produce_request(acks, timeout_ms, partitions);
+        // The broker may hold an acks=all request up to timeout_ms: wait a little longer than it.
+        let margin = Duration::from_millis(timeout_ms.max(0) as u64 / 10 + 1000);
         let response = self
-            .send_request(Target::Node(node), request, Duration::ZERO)
+            .send_request(Target::Node(node), request, margin)
             .await?;
         let Response::Produce(r) = response else {
             return Err(wrong_type("Produce"));

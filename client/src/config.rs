@@ -39,6 +39,9 @@ pub struct ClientConfig {
     pub metadata_max_age: Duration,
     /// `retry.backoff.ms`: the first pause before retrying; doubles up to a limit.
     pub retry_backoff: Duration,
+    /// `allow.auto.create.topics`: metadata requests let a broker that has auto-creation on
+    /// create a missing topic (on for producers, off otherwise, as in the Java client).
+    pub allow_auto_topic_creation: bool,
 }
 
 impl ClientConfig {
@@ -56,6 +59,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             metadata_max_age: Duration::from_secs(300),
             retry_backoff: Duration::from_millis(100),
+            allow_auto_topic_creation: false,
         }
     }
 
@@ -165,8 +169,10 @@ impl ProducerConfig {
     /// Kafka's defaults (acks=all, idempotence on, linger 5 ms, batch 1 MiB here since Sluice
     /// targets high throughput, 64 MiB buffer), with the given bootstrap brokers.
     pub fn new(bootstrap: &str) -> Self {
+        let mut client = ClientConfig::new(bootstrap);
+        client.allow_auto_topic_creation = true;
         ProducerConfig {
-            client: ClientConfig::new(bootstrap),
+            client,
             acks: Acks::All,
             idempotence: true,
             linger: Duration::from_millis(5),

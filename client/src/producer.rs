@@ -397,6 +397,9 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
                 } else {
                     let context = format!("produce to {}/{}", batch.topic, batch.partition);
                     let e = ClientError::Broker { code, context };
+                    if let Ok(mut s) = inner.state.lock() {
+                        s.acc.rejected(&batch);
+                    }
                     finish(inner, batch, Err(e.into()));
                 }
             }

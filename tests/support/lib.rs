@@ -1,2 +1,21 @@
 //! Harness for Sluice's end-to-end tests: start real `sluiced` processes on ephemeral ports in temp
 //! dirs, run the CLI and real Kafka clients against them, and wait on conditions with deadlines.
+//!
+//! - [`Broker::start`] / [`Broker::builder`]: a `sluiced` on `127.0.0.1:0` with a fresh temp data
+//!   dir; waits (with a deadline) for its `sluiced listening on ADDR` line. [`Broker::kill9`],
+//!   [`Broker::restart`] (same data dir, same port), [`Broker::shutdown`] (SIGTERM, clean exit).
+//!   Dropping a `Broker` kills its process, also when a test panics; its log (stderr) is kept in
+//!   the temp dir and its tail printed when a test fails.
+//! - [`bin_path`]: a workspace binary (`sluiced`, `sluice`) next to the test executable.
+//! - [`kcat`], [`python`]: the real clients; missing ones fail the test with the install command.
+//! - [`run`]: a command with stdin, a deadline and captured output.
+//! - [`wait_until`]: poll a condition until it holds or a deadline passes.
+#![warn(missing_docs)]
+
+mod broker;
+mod clients;
+mod wait;
+
+pub use broker::{bin_path, Broker, BrokerBuilder};
+pub use clients::{kcat, python, python_script, run, workspace_root, Output};
+pub use wait::{wait_until, wait_until_async};

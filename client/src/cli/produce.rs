@@ -49,6 +49,7 @@ pub struct ProduceArgs {
 pub async fn run(global: &Global, args: ProduceArgs) -> anyhow::Result<()> {
     let mut config = ProducerConfig::new(&global.brokers);
     config.client = global.client_config();
+    config.client.allow_auto_topic_creation = true;
     config.acks = args.acks.0;
     config.idempotence = args.acks.0 != crate::config::Acks::None;
     config.compression = args.compression;

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sluice_protocol::record::{BatchOptions, Compression, RecordBatchBuilder, TimestampType};
+use sluice_protocol::record::{
+    header, BatchOptions, Compression, RecordBatchBuilder, TimestampType,
+};
 
 use super::outcome::BatchOutcome;
 use crate::error::ProduceError;
@@ -63,8 +65,11 @@ pub struct ReadyBatch {
     pub partition: i32,
     /// The encoded batch (base offset 0, CRC computed).
     pub data: Bytes,
-    /// Its base sequence (-1 without idempotence).
+    /// Its base sequence as currently written in `data` (-1 without idempotence).
     pub base_sequence: i32,
+    /// The base sequence it was built with; `base_sequence` is lower by the records of earlier
+    /// batches of its partition that the broker rejected for good.
+    pub original_sequence: i32,
     /// Its record count.
     pub n_records: usize,
     /// Bytes of `buffer.memory` it holds until it completes.
@@ -91,6 +96,9 @@ struct PartitionQueue {
     ready: VecDeque<ReadyBatch>,
     in_flight: usize,
     next_sequence: i32,
+    /// (original base sequence, record count) of batches the broker rejected for good: the
+    /// broker never saw their sequence numbers, so every later batch moves down by their count.
+    rejected: Vec<(i32, i32)>,
 }
 
 /// Where an appended record went.
@@ -149,6 +157,7 @@ impl Accumulator {
             ready: VecDeque::new(),
             in_flight: 0,
             next_sequence: 0,
+            rejected: Vec::new(),
         })
     }
 
@@ -246,9 +255,10 @@ impl Accumulator {
                     }
                 }
                 while q.in_flight < max_in_flight {
-                    let Some(batch) = q.ready.pop_front() else {
+                    let Some(mut batch) = q.ready.pop_front() else {
                         break;
                     };
+                    q.resequence(&mut batch)?;
                     q.in_flight += 1;
                     out.push(batch);
                 }
@@ -281,6 +291,18 @@ impl Accumulator {
         q.ready.insert(pos, batch);
     }
 
+    /// The broker rejected `batch` for good (it failed with a non-retriable error): later batches
+    /// of its partition take over its sequence numbers, so they are not refused as out of order.
+    pub fn rejected(&mut self, batch: &ReadyBatch) {
+        if batch.original_sequence < 0 {
+            return;
+        }
+        if let Some(q) = self.existing(&batch.topic, batch.partition) {
+            q.rejected
+                .push((batch.original_sequence, batch.n_records as i32));
+        }
+    }
+
     /// True if no record is buffered, queued or in flight.
     pub fn is_empty(&self) -> bool {
         self.topics.values().all(|qs| {
@@ -308,6 +330,34 @@ impl Accumulator {
 }
 
 impl PartitionQueue {
+    /// Rewrites the batch's base sequence (and CRC) if earlier batches were rejected since it
+    /// was last numbered.
+    fn resequence(&self, batch: &mut ReadyBatch) -> Result<(), ProduceError> {
+        if batch.original_sequence < 0 || self.rejected.is_empty() {
+            return Ok(());
+        }
+        let shift: i32 = self
+            .rejected
+            .iter()
+            .filter(|(seq, _)| *seq < batch.original_sequence)
+            .map(|(_, n)| n)
+            .sum();
+        let wanted = batch.original_sequence - shift;
+        if wanted == batch.base_sequence {
+            return Ok(());
+        }
+        let mut data = bytes::BytesMut::from(&batch.data[..]);
+        let at = header::offset::BASE_SEQUENCE;
+        let Some(field) = data.get_mut(at..at + 4) else {
+            return Err(ProduceError::Encode("batch shorter than its header".into()));
+        };
+        field.copy_from_slice(&wanted.to_be_bytes());
+        header::rewrite_crc(&mut data).map_err(|e| ProduceError::Encode(e.to_string()))?;
+        batch.data = data.freeze();
+        batch.base_sequence = wanted;
+        Ok(())
+    }
+
     fn close_open(&mut self, identity: ProducerIdentity) -> Result<(), ProduceError> {
         let Some(open) = self.open.take() else {
             return Ok(());
@@ -330,6 +380,7 @@ impl PartitionQueue {
             partition: self.partition,
             data,
             base_sequence,
+            original_sequence: base_sequence,
             n_records,
             reserved_bytes: open.reserved_bytes,
             outcome: open.outcome,
@@ -429,6 +480,40 @@ mod tests {
         assert_eq!(ready.len(), 1);
         a.complete("t", 1);
         assert!(a.is_empty());
+    }
+
+    #[test]
+    fn batches_after_a_rejected_one_take_over_its_sequences() {
+        let t0 = Instant::now();
+        let id = ProducerIdentity {
+            producer_id: 3,
+            producer_epoch: 0,
+        };
+        let mut a = acc(100, 0, id);
+        for _ in 0..3 {
+            append(&mut a, 0, &[b'q'; 90], t0);
+        }
+        let (ready, _) = a.drain_ready(t0, true).unwrap();
+        let seqs: Vec<i32> = ready.iter().map(|b| b.base_sequence).collect();
+        assert_eq!(seqs, vec![0, 1]);
+        let mut it = ready.into_iter();
+        let first = it.next().unwrap();
+        let second = it.next().unwrap();
+        // The first batch is rejected for good; the second was refused as out of order.
+        a.rejected(&first);
+        a.complete("t", 0);
+        a.requeue(second);
+        let (ready, _) = a.drain_ready(t0, false).unwrap();
+        let seqs: Vec<i32> = ready.iter().map(|b| b.base_sequence).collect();
+        assert_eq!(seqs, vec![0, 1], "both move down by one record");
+        for b in &ready {
+            let parsed = RecordBatch::parse(b.data.clone()).unwrap();
+            assert_eq!(
+                parsed.header().base_sequence,
+                b.base_sequence,
+                "CRC rewritten too"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,31 @@
+//! The request handlers, one module per API family, each an `impl Handlers` block. Handlers take
+//! decoded requests and return typed responses; per-partition problems become per-partition error
+//! codes, never a failed connection.
+
+mod configs;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+mod producer_id;
+mod records;
+mod topics;
+
+pub(crate) use topics::delete_topic_files;
+
+use sluice_protocol::wire::ErrorCode;
+
+use crate::log::LogError;
+
+/// The Kafka error code for a partition-log error.
+pub(crate) fn log_error_code(err: &LogError) -> ErrorCode {
+    match err {
+        LogError::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
+        LogError::MessageTooLarge { .. } => ErrorCode::MESSAGE_TOO_LARGE,
+        LogError::CorruptBatch { .. } => ErrorCode::CORRUPT_MESSAGE,
+        LogError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+        LogError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
+        LogError::Offline { .. } | LogError::Io { .. } => ErrorCode::KAFKA_STORAGE_ERROR,
+        _ => ErrorCode::UNKNOWN_SERVER_ERROR,
+    }
+}

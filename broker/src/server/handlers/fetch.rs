@@ -1,0 +1,188 @@
+//! Fetch: whole stored batches from each requested partition, up to the high watermark, within
+//! the request's `max_bytes` and each partition's `partition_max_bytes`, waiting up to
+//! `max_wait_ms` for `min_bytes` by waking on append notifications (never by polling).
+//!
+//! Budget (KIP-74): the first non-empty partition may return one batch larger than the budget
+//! so a consumer can always make progress; later partitions only fit what the budget allows.
+//! Record bytes are handed to the response by reference (`Bytes` chunks of the log) and written
+//! to the socket with a vectored write: no copy on the broker.
+//!
+//! Offsets below the log start or above the high watermark are OFFSET_OUT_OF_RANGE; a fetch at
+//! the high watermark is an empty answer (the long-poll case). Fetch sessions (KIP-227) are not
+//! offered: responses carry session id 0, which tells clients to keep sending full requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::select_all;
+use sluice_protocol::wire::messages::fetch::{
+    FetchRequest, FetchResponse, FetchableTopicResponse, PartitionData,
+};
+use sluice_protocol::wire::{ErrorCode, Records, Response};
+use tokio::sync::watch;
+
+use super::log_error_code;
+use crate::server::broker::Broker;
+use crate::server::dispatch::{Handlers, Outcome};
+use crate::server::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MS_MAX};
+
+/// One pass over the requested partitions.
+struct FetchPass {
+    response: FetchResponse,
+    bytes: usize,
+    has_error: bool,
+}
+
+impl Handlers {
+    pub(crate) fn fetch(&self, req: FetchRequest) -> Outcome {
+        if req.session_id != 0 {
+            return Outcome::Respond(Response::Fetch(FetchResponse {
+                error_code: ErrorCode::FETCH_SESSION_ID_NOT_FOUND.as_i16(),
+                ..Default::default()
+            }));
+        }
+        let broker = Arc::clone(&self.broker);
+        let min_bytes = usize::try_from(req.min_bytes.max(0)).unwrap_or(0);
+        let wait = Duration::from_millis(
+            u64::try_from(req.max_wait_ms.max(0))
+                .unwrap_or(0)
+                .min(FETCH_WAIT_MS_MAX),
+        );
+        let pass = read_pass(&broker, &req);
+        if pass.has_error || pass.bytes >= min_bytes.max(1) || wait.is_zero() {
+            return Outcome::Respond(Response::Fetch(pass.response));
+        }
+        Outcome::Later(Box::pin(async move {
+            Response::Fetch(long_poll(&broker, &req, min_bytes, wait).await)
+        }))
+    }
+}
+
+/// Waits for appends until `min_bytes` are available, `wait` passes or the broker shuts down.
+async fn long_poll(
+    broker: &Broker,
+    req: &FetchRequest,
+    min_bytes: usize,
+    wait: Duration,
+) -> FetchResponse {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // Subscribe before reading, so an append between the read and the wait is not missed.
+        let mut watches = subscribe(broker, req);
+        let pass = read_pass(broker, req);
+        let expired = tokio::time::Instant::now() >= deadline;
+        if pass.has_error || pass.bytes >= min_bytes.max(1) || expired || watches.is_empty() {
+            return pass.response;
+        }
+        let appended = select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
+        tokio::select! {
+            _ = appended => {}
+            () = tokio::time::sleep_until(deadline) => {}
+            () = broker.shutdown_token().cancelled() => return pass.response,
+        }
+    }
+}
+
+fn subscribe(broker: &Broker, req: &FetchRequest) -> Vec<watch::Receiver<i64>> {
+    let mut watches = Vec::new();
+    for topic in &req.topics {
+        for partition in &topic.partitions {
+            if let Some(log) = broker.partition(&topic.topic, partition.partition) {
+                let mut watch = log.subscribe();
+                watch.borrow_and_update();
+                watches.push(watch);
+            }
+        }
+    }
+    watches
+}
+
+fn read_pass(broker: &Broker, req: &FetchRequest) -> FetchPass {
+    let mut budget = usize::try_from(req.max_bytes.max(0))
+        .unwrap_or(0)
+        .min(FETCH_RESPONSE_BYTES_MAX);
+    let mut bytes = 0;
+    let mut has_error = false;
+    let mut responses = Vec::with_capacity(req.topics.len());
+    for topic in &req.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for fetch in &topic.partitions {
+            let mut data = PartitionData {
+                partition_index: fetch.partition,
+                error_code: ErrorCode::NONE.as_i16(),
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                aborted_transactions: None,
+                preferred_read_replica: -1,
+                records: Records::new(),
+            };
+            let Some(log) = broker.partition(&topic.topic, fetch.partition) else {
+                data.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.as_i16();
+                has_error = true;
+                partitions.push(data);
+                continue;
+            };
+            let offsets = broker
+                .high_watermark(&log)
+                .and_then(|hw| Ok((hw, log.log_start_offset()?)));
+            let (high_watermark, log_start) = match offsets {
+                Ok(offsets) => offsets,
+                Err(err) => {
+                    data.error_code = log_error_code(&err).as_i16();
+                    has_error = true;
+                    partitions.push(data);
+                    continue;
+                }
+            };
+            data.high_watermark = high_watermark;
+            data.last_stable_offset = high_watermark;
+            data.log_start_offset = log_start;
+            if fetch.fetch_offset < log_start || fetch.fetch_offset > high_watermark {
+                data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.as_i16();
+                has_error = true;
+            } else if fetch.fetch_offset < high_watermark && budget > 0 {
+                let limit = usize::try_from(fetch.partition_max_bytes.max(0))
+                    .unwrap_or(0)
+                    .min(budget);
+                match log.read(fetch.fetch_offset, limit.max(1), high_watermark) {
+                    Ok(read) => {
+                        let got: usize = read.chunks.iter().map(|c| c.len()).sum();
+                        // Only the first non-empty partition may exceed the budget (KIP-74).
+                        if bytes == 0 || got <= limit {
+                            bytes += got;
+                            budget = budget.saturating_sub(got);
+                            data.records = Records::from_chunks(read.chunks);
+                        }
+                    }
+                    Err(err) => {
+                        data.error_code = log_error_code(&err).as_i16();
+                        has_error = true;
+                        if data.error_code == ErrorCode::KAFKA_STORAGE_ERROR.as_i16() {
+                            tracing::error!(
+                                topic = topic.topic,
+                                partition = fetch.partition,
+                                "read failed: {err}"
+                            );
+                        }
+                    }
+                }
+            }
+            partitions.push(data);
+        }
+        responses.push(FetchableTopicResponse {
+            topic: topic.topic.clone(),
+            partitions,
+        });
+    }
+    FetchPass {
+        response: FetchResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::NONE.as_i16(),
+            session_id: 0,
+            responses,
+        },
+        bytes,
+        has_error,
+    }
+}

@@ -1,0 +1,143 @@
+//! Produce: validate each partition's batches, append them with the request's durability, answer
+//! per partition.
+//!
+//! `acks=0` appends and answers nothing; `acks=1` answers once the batches are in the log (page
+//! cache); `acks=-1`/all answers once the group-commit fdatasync covering them is done (on a single
+//! node the in-sync replica set is this broker). Partitions of one request are appended
+//! concurrently, so they share one group commit. Idempotent producers are checked by the log
+//! (duplicate → the original offsets, gap → OUT_OF_ORDER_SEQUENCE_NUMBER, stale epoch →
+//! INVALID_PRODUCER_EPOCH).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use sluice_protocol::wire::messages::produce::{
+    PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
+};
+use sluice_protocol::wire::{ErrorCode, Response};
+
+use super::log_error_code;
+use super::records::check_produce_records;
+use crate::log::Durability;
+use crate::server::dispatch::{Handlers, Outcome};
+
+/// The broker's wall clock in Unix milliseconds (timestamps are wall-clock by Kafka's definition).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Handlers {
+    pub(crate) async fn produce(&self, req: ProduceRequest) -> Outcome {
+        let acks = req.acks;
+        let refusal = if !matches!(acks, -1..=1) {
+            Some(ErrorCode::INVALID_REQUIRED_ACKS)
+        } else if req.transactional_id.is_some() {
+            Some(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        } else {
+            None
+        };
+        let durability = if acks == -1 {
+            Durability::Durable
+        } else {
+            Durability::PageCache
+        };
+        let now = now_ms();
+        let mut names = Vec::with_capacity(req.topic_data.len());
+        let mut appends = Vec::new();
+        for topic in req.topic_data {
+            let mut count = 0;
+            for partition in topic.partition_data {
+                count += 1;
+                let name = topic.name.clone();
+                appends.push(async move {
+                    match refusal {
+                        Some(code) => error_partition(partition.index, code),
+                        None => {
+                            self.produce_partition(
+                                &name,
+                                partition.index,
+                                partition.records,
+                                durability,
+                                now,
+                            )
+                            .await
+                        }
+                    }
+                });
+            }
+            names.push((topic.name, count));
+        }
+        let mut results = join_all(appends).await.into_iter();
+        if acks == 0 {
+            return Outcome::Silent;
+        }
+        let responses = names
+            .into_iter()
+            .map(|(name, count)| TopicProduceResponse {
+                name,
+                partition_responses: results.by_ref().take(count).collect(),
+            })
+            .collect();
+        Outcome::Respond(Response::Produce(ProduceResponse {
+            responses,
+            throttle_time_ms: 0,
+        }))
+    }
+
+    async fn produce_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        records: Option<Bytes>,
+        durability: Durability,
+        now: i64,
+    ) -> PartitionProduceResponse {
+        let Some(partition) = self.broker.partition(topic, index) else {
+            return error_partition(index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+        };
+        let config = match partition.config() {
+            Ok(config) => config,
+            Err(err) => return error_partition(index, log_error_code(&err)),
+        };
+        let checked = match check_produce_records(records, &config, now) {
+            Ok(checked) => checked,
+            Err((code, message)) => {
+                tracing::debug!(topic, partition = index, "produce refused: {message}");
+                return error_partition(index, code);
+            }
+        };
+        let epoch = self.broker.leader_epoch(topic, index);
+        match partition.append(checked, epoch, durability).await {
+            Ok(info) => PartitionProduceResponse {
+                index,
+                error_code: ErrorCode::NONE.as_i16(),
+                base_offset: info.base_offset,
+                log_append_time_ms: info.log_append_time,
+                log_start_offset: info.log_start_offset,
+            },
+            Err(err) => {
+                let code = log_error_code(&err);
+                if code == ErrorCode::KAFKA_STORAGE_ERROR {
+                    tracing::error!(topic, partition = index, "append failed: {err}");
+                } else {
+                    tracing::debug!(topic, partition = index, "append refused: {err}");
+                }
+                error_partition(index, code)
+            }
+        }
+    }
+}
+
+fn error_partition(index: i32, code: ErrorCode) -> PartitionProduceResponse {
+    PartitionProduceResponse {
+        index,
+        error_code: code.as_i16(),
+        base_offset: -1,
+        log_append_time_ms: -1,
+        log_start_offset: -1,
+    }
+}
