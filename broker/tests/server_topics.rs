@@ -261,3 +261,43 @@ async fn topic_configs_are_described_and_altered_by_kafka_name() {
     assert_eq!(get("retention.ms").config_source, 5);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn an_offline_partition_is_reported_and_the_others_keep_working() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_in(dir.path(), |_| {}).await;
+    let mut conn = broker.connect().await;
+    create(&mut conn, "half", 2, &[]).await;
+    broker.stop().await;
+    // Damage partition 0's small config file: the log opens that partition offline.
+    std::fs::write(dir.path().join("logs/half-0/log-config"), b"garbage").expect("damage");
+
+    let broker = TestBroker::start_in(dir.path(), |_| {}).await;
+    let mut conn = broker.connect().await;
+    let Response::Metadata(response) = conn
+        .call(
+            8,
+            Request::Metadata(MetadataRequest {
+                topics: None,
+                ..Default::default()
+            }),
+        )
+        .await
+    else {
+        panic!("metadata")
+    };
+    let partitions = &response.topics[0].partitions;
+    assert_eq!(
+        partitions[0].error_code,
+        ErrorCode::KAFKA_STORAGE_ERROR.as_i16()
+    );
+    assert_eq!(partitions[0].offline_replicas, vec![0]);
+    assert_eq!(partitions[1].error_code, 0);
+    let (code, _) = produce(&mut conn, "half", 0, 1, batch(1, Default::default(), 0)).await;
+    assert_eq!(code, ErrorCode::KAFKA_STORAGE_ERROR.as_i16());
+    assert_eq!(
+        produce(&mut conn, "half", 1, 1, batch(1, Default::default(), 0)).await,
+        (0, 0)
+    );
+    broker.stop().await;
+}

@@ -46,11 +46,29 @@ fn main() -> ExitCode {
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("sluiced: {err:#}");
+            let message = describe(&err);
+            tracing::error!("{message}");
+            eprintln!("sluiced: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error chain on one line, skipping causes whose text the outer message already includes
+/// (typed errors often embed their source's message).
+fn describe(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {

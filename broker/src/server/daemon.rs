@@ -51,7 +51,7 @@ pub enum ServerError {
     DataDir(#[from] DataDirError),
     /// The topic registry cannot be loaded.
     #[error("topic registry: {0}")]
-    Metadata(#[from] MetadataError),
+    Metadata(MetadataError),
     /// A small metadata file cannot be loaded.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -60,7 +60,7 @@ pub enum ServerError {
     TopicDefaults(String),
     /// The partition logs cannot be opened or shut down.
     #[error("partition logs: {0}")]
-    Log(#[from] LogError),
+    Log(LogError),
     /// The listener cannot bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -72,6 +72,20 @@ pub enum ServerError {
     /// Start-up repair (finishing deletions, creating missing partitions) failed.
     #[error("start-up repair: {0}")]
     Repair(String),
+}
+
+// Written by hand rather than with `#[from]`, which would also make the inner error the `source`
+// and print it twice in an error chain ("partition logs: X: X").
+impl From<MetadataError> for ServerError {
+    fn from(err: MetadataError) -> ServerError {
+        ServerError::Metadata(err)
+    }
+}
+
+impl From<LogError> for ServerError {
+    fn from(err: LogError) -> ServerError {
+        ServerError::Log(err)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

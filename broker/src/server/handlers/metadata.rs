@@ -95,23 +95,25 @@ impl Handlers {
         let node_id = self.broker.node_id();
         let partitions = (0..info.partitions)
             .map(|index| {
-                let online = self
-                    .broker
-                    .partition(&info.name, index)
-                    .is_some_and(|log| log.offline().is_none());
+                // Missing: being created right now (retriable); offline: its data is unusable.
+                let error = match self.broker.logs().partition(&info.name, index) {
+                    None => ErrorCode::LEADER_NOT_AVAILABLE,
+                    Some(log) if log.offline().is_some() => ErrorCode::KAFKA_STORAGE_ERROR,
+                    Some(_) => ErrorCode::NONE,
+                };
+                let online = error == ErrorCode::NONE;
                 MetadataResponsePartition {
-                    error_code: if online {
-                        ErrorCode::NONE
-                    } else {
-                        ErrorCode::KAFKA_STORAGE_ERROR
-                    }
-                    .as_i16(),
+                    error_code: error.as_i16(),
                     partition_index: index,
                     leader_id: if online { node_id } else { -1 },
                     leader_epoch: self.broker.leader_epoch(&info.name, index),
                     replica_nodes: vec![node_id],
                     isr_nodes: if online { vec![node_id] } else { Vec::new() },
-                    offline_replicas: if online { Vec::new() } else { vec![node_id] },
+                    offline_replicas: if error == ErrorCode::KAFKA_STORAGE_ERROR {
+                        vec![node_id]
+                    } else {
+                        Vec::new()
+                    },
                 }
             })
             .collect();
