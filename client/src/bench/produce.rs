@@ -313,7 +313,7 @@ pub fn library_config(s: &Settings, client: crate::config::ClientConfig) -> Prod
     let mut c = ProducerConfig::new("");
     c.client = client;
     c.acks = s.acks;
-    c.idempotence = s.acks != Acks::None;
+    c.idempotence = s.idempotence && s.acks != Acks::None;
     c.batch_size = s.batch_bytes_estimate().clamp(1, BATCH_BYTES_MAX);
     c.max_in_flight = s.in_flight;
     c.compression = s.compression;

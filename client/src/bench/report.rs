@@ -171,6 +171,7 @@ impl Report {
                 "warmup_secs": duration_json(s.warmup),
                 "in_flight": s.in_flight,
                 "api": s.api.name(),
+                "idempotence": s.api == super::Api::Library && s.idempotence && s.acks != crate::config::Acks::None,
                 "fetch_partition_bytes": s.fetch_partition_bytes,
                 "request_timeout_ms": s.request_timeout.as_millis() as u64,
             },
@@ -226,11 +227,13 @@ impl Report {
                 side.failed_records
             );
         }
-        let _ = writeln!(
-            out,
-            "{:<26} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            "latency (ms)", "p50", "p90", "p99", "p99.9", "max", "samples"
-        );
+        if self.produce.is_some() || self.e2e_latency.is_some() {
+            let _ = writeln!(
+                out,
+                "{:<26} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                "latency (ms)", "p50", "p90", "p99", "p99.9", "max", "samples"
+            );
+        }
         let row = |name: &str, l: &Option<LatencySummary>| match l {
             Some(l) => format!(
                 "{name:<26} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8}\n",

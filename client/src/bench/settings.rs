@@ -121,6 +121,8 @@ pub struct Settings {
     pub in_flight: usize,
     /// Which client code is measured.
     pub api: Api,
+    /// Library producer: idempotence (on by default, as in the library; never with acks=0).
+    pub idempotence: bool,
     /// Most bytes per partition in one fetch.
     pub fetch_partition_bytes: i32,
     /// Request timeout.
@@ -148,6 +150,7 @@ impl Settings {
             warmup: Duration::from_secs(1),
             in_flight: 5,
             api: Api::Raw,
+            idempotence: true,
             fetch_partition_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
         }

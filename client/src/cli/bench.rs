@@ -98,6 +98,9 @@ pub struct BenchOptions {
     /// library (the Producer and Consumer APIs)
     #[arg(long, default_value = "raw")]
     pub api: Api,
+    /// With --api library: turn the producer's idempotence off (it is on by default)
+    #[arg(long)]
+    pub no_idempotence: bool,
     /// Most bytes per partition in one fetch
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     pub fetch_bytes: i32,
@@ -160,6 +163,7 @@ impl BenchOptions {
         });
         s.in_flight = self.in_flight;
         s.api = self.api;
+        s.idempotence = !self.no_idempotence;
         s.fetch_partition_bytes = self.fetch_bytes;
         s.request_timeout = Duration::from_millis(global.timeout_ms.max(1));
         s
