@@ -201,3 +201,54 @@ fn keys_land_in_the_same_partitions_as_with_librdkafka_murmur2() {
     let used: std::collections::BTreeSet<&String> = ours.values().collect();
     assert_eq!(used.len(), 8, "200 keys spread over every partition");
 }
+
+#[test]
+fn compressed_batches_interoperate_both_ways() {
+    let broker = Broker::start();
+    for codec in ["lz4", "gzip"] {
+        let topic = format!("z-sluice-{codec}");
+        create(&broker, &topic, "1");
+        sluice(
+            &broker,
+            &["produce", &topic, "-K", ":", "--compression", codec],
+            input().as_bytes(),
+        )
+        .assert_success("sluice produce --compression");
+        let out = kcat_run(
+            &broker,
+            &[
+                "-C",
+                "-t",
+                &topic,
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-f",
+                "%k|%s\n",
+            ],
+            b"",
+        );
+        out.assert_success("kcat -C");
+        let want: String = LINES.iter().map(|(k, v)| format!("{k}|{v}\n")).collect();
+        assert_eq!(out.stdout_text(), want, "{codec} from sluice");
+
+        let topic = format!("z-kcat-{codec}");
+        create(&broker, &topic, "1");
+        kcat_run(
+            &broker,
+            &["-P", "-t", &topic, "-K", ":", "-z", codec],
+            input().as_bytes(),
+        )
+        .assert_success("kcat -P -z");
+        let out = sluice(
+            &broker,
+            &[
+                "consume", &topic, "-o", "start", "-e", "--format", "%k|%v\\n",
+            ],
+            b"",
+        );
+        out.assert_success("sluice consume");
+        assert_eq!(out.stdout_text(), want, "{codec} from kcat");
+    }
+}

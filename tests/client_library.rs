@@ -143,3 +143,38 @@ async fn the_producer_reconnects_after_a_broker_restart() {
         .collect();
     assert_eq!(values, want);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_configs_are_described_and_altered() {
+    let broker = Broker::start();
+    let admin = Admin::connect(ClientConfig::new(&broker.bootstrap()))
+        .await
+        .unwrap();
+    let mut topic = NewTopic::new("configured", 1);
+    topic
+        .configs
+        .push(("retention.ms".into(), "3600000".into()));
+    admin.create_topic(&topic).await.unwrap();
+    let configs = admin.topic_configs("configured").await.unwrap();
+    assert!(
+        configs.contains(&("retention.ms".into(), "3600000".into())),
+        "{configs:?}"
+    );
+    admin
+        .alter_topic_configs("configured", &[("retention.ms".into(), "7200000".into())])
+        .await
+        .unwrap();
+    let configs = admin.topic_configs("configured").await.unwrap();
+    assert!(
+        configs.contains(&("retention.ms".into(), "7200000".into())),
+        "{configs:?}"
+    );
+    let e = admin
+        .alter_topic_configs("configured", &[("retention.ms".into(), "soon".into())])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("INVALID_CONFIG"), "{e}");
+    admin.delete_topic("configured").await.unwrap();
+    let e = admin.describe_topic("configured").await.unwrap_err();
+    assert!(e.to_string().contains("unknown topic configured"), "{e}");
+}

@@ -228,6 +228,9 @@ pub struct ConsumerConfig {
     pub fetch_max_bytes: i32,
     /// `max.partition.fetch.bytes`: the most one partition contributes to a fetch.
     pub max_partition_fetch_bytes: i32,
+    /// `check.crcs`: verify every fetched batch's CRC-32C (Kafka's default; costs a pass over the
+    /// data).
+    pub check_crcs: bool,
     /// `isolation.level`: read committed (1) or uncommitted (0). Sluice has no transactions, so
     /// both read the same records; control batches are always skipped.
     pub read_committed: bool,
@@ -243,6 +246,7 @@ impl ConsumerConfig {
             fetch_max_wait: Duration::from_millis(500),
             fetch_max_bytes: 50 * 1024 * 1024,
             max_partition_fetch_bytes: 8 * 1024 * 1024,
+            check_crcs: true,
             read_committed: false,
         }
     }

@@ -114,7 +114,7 @@ impl Shared {
 /// closes the socket.
 pub struct Connection {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Vec<Bytes>>,
+    tx: mpsc::Sender<Outgoing>,
     reader: JoinHandle<()>,
 }
 
@@ -195,8 +195,14 @@ impl Connection {
             Ok(mut p) => p.register(waiter),
             Err(_) => return Err(self.shared.lost()),
         };
+        // The connection may have failed between the check above and the registration: its
+        // waiters were drained already, so this one would wait for its timeout.
+        if self.is_closed() {
+            self.cancel(id);
+            return Err(self.shared.lost());
+        }
         let frame = self.stamp(id, parts)?;
-        if self.tx.send(frame).await.is_err() {
+        if self.tx.send((frame, None)).await.is_err() {
             self.cancel(id);
             return Err(self.shared.lost());
         }
@@ -213,8 +219,9 @@ impl Connection {
         }
     }
 
-    /// Sends a request the broker will not answer (produce with acks=0). Returns once it is queued
-    /// to the writer, in order with every other request.
+    /// Sends a request the broker will not answer (produce with acks=0). Returns once it has been
+    /// written to the socket (so a process may exit right after), in order with every other
+    /// request.
     pub async fn send_no_response(&self, parts: Vec<Bytes>) -> Result<(), ConnectionError> {
         if self.is_closed() {
             return Err(self.shared.lost());
@@ -224,7 +231,12 @@ impl Connection {
             Err(_) => return Err(self.shared.lost()),
         };
         let frame = self.stamp(id, parts)?;
-        self.tx.send(frame).await.map_err(|_| self.shared.lost())
+        let (written, done) = oneshot::channel();
+        self.tx
+            .send((frame, Some(written)))
+            .await
+            .map_err(|_| self.shared.lost())?;
+        done.await.map_err(|_| self.shared.lost())
     }
 
     /// Writes the correlation id into the header (bytes 8..12 of the first part).
@@ -249,6 +261,9 @@ impl Connection {
     }
 }
 
+/// A frame for the writer, and whom to tell once it is written (requests without a response).
+type Outgoing = (Vec<Bytes>, Option<oneshot::Sender<()>>);
+
 /// End of the correlation id in a request frame: size (4), api key (2), api version (2), id (4).
 const CORRELATION_ID_END: usize = 12;
 
@@ -262,23 +277,29 @@ async fn write_parts(
     Ok(())
 }
 
-async fn write_loop(
-    write: OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Vec<Bytes>>,
-    shared: Arc<Shared>,
-) {
+async fn write_loop(write: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, shared: Arc<Shared>) {
     let mut out = BufWriter::with_capacity(64 * 1024, write);
-    while let Some(frame) = rx.recv().await {
+    let mut written = Vec::new();
+    while let Some((frame, notify)) = rx.recv().await {
         let mut result = write_parts(&mut out, &frame).await;
+        written.extend(notify);
         // Coalesce whatever else is queued into the same flush.
         while result.is_ok() {
             match rx.try_recv() {
-                Ok(more) => result = write_parts(&mut out, &more).await,
+                Ok((more, notify)) => {
+                    result = write_parts(&mut out, &more).await;
+                    written.extend(notify);
+                }
                 Err(_) => break,
             }
         }
         if result.is_ok() {
             result = out.flush().await;
+        }
+        if result.is_ok() {
+            for w in written.drain(..) {
+                let _ = w.send(());
+            }
         }
         if let Err(e) = result {
             tracing::debug!(addr = %shared.addr, error = %e, "write failed");

@@ -32,7 +32,7 @@ use crate::cluster::{Client, FetchParams, FetchPartition, FetchedPartition};
 use crate::config::ConsumerConfig;
 use crate::error::{ClientError, ConsumeError, KafkaCode};
 use crate::message::ConsumerRecord;
-use decode::decode_records;
+use decode::{decode_records, next_offset};
 
 /// Where to move a partition's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,9 @@ struct PartitionState {
     epoch: u64,
     fetching: bool,
 }
+
+/// A partition's fetched chunks not decoded yet: (slot, fetch offset, chunks).
+type Undecoded = (usize, i64, Vec<bytes::Bytes>);
 
 struct FetchDone {
     node: i32,
@@ -304,10 +307,11 @@ impl Consumer {
                 Ok(Some(done)) => done,
                 Ok(None) | Err(_) => return Ok(Vec::new()),
             };
-            let mut out = Vec::new();
-            self.complete_fetch(done, &mut out)?;
-            // Prefetch: the next fetch goes out before the caller processes these records.
+            let undecoded = self.complete_fetch(done)?;
+            // Prefetch: the next fetch goes out before these records are decoded and processed.
             self.launch_fetches().await;
+            let mut out = Vec::new();
+            self.decode(undecoded, &mut out)?;
             if !out.is_empty() {
                 return Ok(out);
             }
@@ -367,11 +371,10 @@ impl Consumer {
         }
     }
 
-    fn complete_fetch(
-        &mut self,
-        done: FetchDone,
-        out: &mut Vec<ConsumerRecord>,
-    ) -> Result<(), ConsumeError> {
+    /// Applies a fetch response: errors, high watermarks, new positions. Returns what to decode:
+    /// (slot, fetch offset, chunks) per partition with data.
+    fn complete_fetch(&mut self, done: FetchDone) -> Result<Vec<Undecoded>, ConsumeError> {
+        let mut to_decode = Vec::new();
         self.in_flight_nodes.retain(|&n| n != done.node);
         let responses = match done.result {
             Ok(r) => r,
@@ -388,7 +391,7 @@ impl Consumer {
                 if !e.is_retriable() {
                     return Err(e.into());
                 }
-                return Ok(());
+                return Ok(to_decode);
             }
         };
         for (i, fetch_offset, epoch) in done.sent {
@@ -435,21 +438,45 @@ impl Consumer {
             if r.log_start_offset >= 0 {
                 p.log_start_offset = Some(r.log_start_offset);
             }
-            let decoded = decode_records(
+            // Advance past the whole batches now (headers only), so the next fetch can go out
+            // before these records are decoded.
+            p.position = Some(next_offset(&r.records, fetch_offset));
+            to_decode.push((i, fetch_offset, r.records.clone()));
+        }
+        Ok(to_decode)
+    }
+
+    /// Decodes fetched chunks into `out`. On a corrupt batch, the partition's position goes back
+    /// to it (discarding the prefetch already sent past it) and the error is returned.
+    fn decode(
+        &mut self,
+        undecoded: Vec<Undecoded>,
+        out: &mut Vec<ConsumerRecord>,
+    ) -> Result<(), ConsumeError> {
+        let check_crcs = self.config.check_crcs;
+        for (i, fetch_offset, chunks) in undecoded {
+            let Some(p) = self.partitions.get_mut(i) else {
+                continue;
+            };
+            if let Err(e) = decode_records(
                 &p.topic,
                 p.partition,
-                &r.records,
+                &chunks,
                 fetch_offset,
                 i64::MAX,
+                check_crcs,
                 out,
-            )
-            .map_err(|e| ConsumeError::CorruptBatch {
-                topic: p.topic.to_string(),
-                partition: p.partition,
-                offset: e.offset,
-                reason: e.reason,
-            })?;
-            p.position = Some(decoded.next_offset);
+            ) {
+                p.position = Some(e.offset);
+                p.epoch += 1;
+                p.fetching = false;
+                return Err(ConsumeError::CorruptBatch {
+                    topic: p.topic.to_string(),
+                    partition: p.partition,
+                    offset: e.offset,
+                    reason: e.reason,
+                });
+            }
         }
         Ok(())
     }
@@ -549,6 +576,7 @@ pub async fn read_range(
             &r.records,
             position,
             until,
+            config.check_crcs,
             &mut out,
         )
         .map_err(|e| ConsumeError::CorruptBatch {

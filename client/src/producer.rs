@@ -20,7 +20,7 @@
 pub mod accumulator;
 pub mod outcome;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -48,9 +48,6 @@ struct Inner {
     memory: Semaphore,
     /// Wakes the sender: a batch was sealed or opened, a slot freed, a flush or close began.
     wake: Notify,
-    /// Signalled whenever a batch completes, for `flush`.
-    progress: Notify,
-    flushing: AtomicUsize,
     closed: AtomicBool,
 }
 
@@ -120,8 +117,6 @@ impl Producer {
                 sticky: StickyPartitioner::new(seed),
             }),
             wake: Notify::new(),
-            progress: Notify::new(),
-            flushing: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
         let sender = tokio::spawn(sender_loop(inner.clone()));
@@ -212,23 +207,18 @@ impl Producer {
         })
     }
 
-    /// Sends every buffered record now and waits until each is acknowledged or failed.
+    /// Sends every record accepted so far now (without waiting for `linger.ms`) and waits until
+    /// each is acknowledged or failed. Records sent concurrently after the call began are not
+    /// waited for.
     pub async fn flush(&self) {
-        let inner = &self.inner;
-        inner.flushing.fetch_add(1, Ordering::AcqRel);
-        inner.wake.notify_one();
-        loop {
-            let progressed = inner.progress.notified();
-            tokio::pin!(progressed);
-            progressed.as_mut().enable();
-            let empty = inner.state.lock().map(|s| s.acc.is_empty()).unwrap_or(true);
-            if empty {
-                break;
-            }
-            inner.wake.notify_one();
-            progressed.await;
+        let outcomes = match self.inner.state.lock() {
+            Ok(mut s) => s.acc.seal_all(),
+            Err(_) => return,
+        };
+        self.inner.wake.notify_one();
+        for outcome in outcomes {
+            outcome.wait().await;
         }
-        inner.flushing.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Refuses new records, delivers everything accepted, and stops the sender task.
@@ -255,7 +245,7 @@ impl Drop for Producer {
 async fn sender_loop(inner: Arc<Inner>) {
     loop {
         let closing = inner.closed.load(Ordering::Acquire);
-        let flush = closing || inner.flushing.load(Ordering::Acquire) > 0;
+        let flush = closing;
         let drained = match inner.state.lock() {
             Ok(mut s) => s
                 .acc
@@ -274,7 +264,6 @@ async fn sender_loop(inner: Arc<Inner>) {
             dispatch(&inner, batches);
         }
         if closing && empty {
-            inner.progress.notify_waiters();
             return;
         }
         let wake = inner.wake.notified();
@@ -457,5 +446,4 @@ fn finish(inner: &Arc<Inner>, batch: ReadyBatch, result: Result<BatchAck, Produc
         s.acc.complete(&batch.topic, batch.partition);
     }
     inner.wake.notify_one();
-    inner.progress.notify_waiters();
 }

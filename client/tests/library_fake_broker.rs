@@ -285,3 +285,36 @@ async fn errors_are_typed_and_say_what_to_do() {
     let e = Admin::connect(c).await.unwrap_err();
     assert!(e.to_string().contains("cannot connect"), "{e}");
 }
+
+#[tokio::test]
+async fn flush_waits_for_earlier_records_only_even_while_others_keep_sending() {
+    let broker = FakeBroker::start().await;
+    broker.create_topic("t", 2);
+    let mut config = producer_config(&broker.addr);
+    config.linger = Duration::from_secs(3600); // only flush (or full batches) sends
+    let producer = std::sync::Arc::new(Producer::new(config).await.unwrap());
+    let early = producer
+        .send(ProducerRecord::new("t", b"early"))
+        .await
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (p, s) = (producer.clone(), stop.clone());
+    let busy = tokio::spawn(async move {
+        let mut n = 0u64;
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            p.send(ProducerRecord::new("t", b"busy")).await.unwrap();
+            n += 1;
+            tokio::task::yield_now().await;
+        }
+        n
+    });
+    tokio::time::timeout(Duration::from_secs(10), producer.flush())
+        .await
+        .expect("flush returns although another task keeps sending");
+    assert_eq!(early.try_result().unwrap().unwrap().offset, 0);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = busy.await.unwrap();
+    producer.close().await.unwrap();
+    let total: i64 = (0..2).map(|p| broker.end_offset("t", p)).sum();
+    assert_eq!(total as u64, n + 1, "close delivers everything accepted");
+}

@@ -54,6 +54,8 @@ pub async fn run(global: &Global, args: ProduceArgs) -> anyhow::Result<()> {
     config.idempotence = args.acks.0 != crate::config::Acks::None;
     config.compression = args.compression;
     config.linger = std::time::Duration::from_millis(args.linger_ms);
+    // A CLI user waits for the answer: give up on a record after the request timeout.
+    config.delivery_timeout = config.client.request_timeout;
     let producer = Producer::new(config)
         .await
         .context("cannot start the producer")?;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sluice_protocol::record::{BatchError, BatchIter};
+use sluice_protocol::record::{BatchError, BatchHeader, BatchIter};
 
 use crate::message::{ConsumerRecord, Header};
 
@@ -30,20 +30,47 @@ pub struct DecodeError {
     pub reason: String,
 }
 
-/// Appends to `out` every record of `chunks` with an offset in `[position, until)`; returns the
-/// new position.
+/// The offset after the last whole batch in `chunks` (headers only, no CRC check or decoding), or
+/// `position` if there is none past it.
+pub fn next_offset(chunks: &[Bytes], position: i64) -> i64 {
+    let mut next = position;
+    for chunk in chunks {
+        let mut at = 0;
+        while let Some(rest) = chunk.get(at..) {
+            let Ok(header) = BatchHeader::parse(rest) else {
+                return next;
+            };
+            let total = header.total_bytes();
+            if total > rest.len() {
+                return next; // a trailing partial batch
+            }
+            next = next.max(header.last_offset() + 1);
+            at += total;
+        }
+    }
+    next
+}
+
+/// Appends to `out` every record of `chunks` with an offset in `[position, until)` (checking each
+/// batch's CRC-32C when `check_crcs`); returns the new position.
 pub fn decode_records(
     topic: &Arc<str>,
     partition: i32,
     chunks: &[Bytes],
     position: i64,
     until: i64,
+    check_crcs: bool,
     out: &mut Vec<ConsumerRecord>,
 ) -> Result<Decoded, DecodeError> {
     let mut next = position;
     let mut bytes = 0;
     'chunks: for chunk in chunks {
-        for batch in BatchIter::new(chunk.clone()) {
+        let batches = if check_crcs {
+            BatchIter::new(chunk.clone())
+        } else {
+            BatchIter::without_crc(chunk.clone())
+        };
+        for batch in batches {
             let batch = match batch {
                 Ok(b) => b,
                 Err(BatchError::Incomplete { .. }) => break 'chunks,
@@ -165,7 +192,9 @@ mod tests {
         let tail = batch(6, 2, false, Compression::None);
         chunk.extend_from_slice(&tail[..tail.len() - 5]);
         let mut out = Vec::new();
-        let d = decode_records(&topic, 0, &[chunk.freeze()], 1, i64::MAX, &mut out).unwrap();
+        let chunk = chunk.freeze();
+        assert_eq!(next_offset(std::slice::from_ref(&chunk), 1), 6);
+        let d = decode_records(&topic, 0, &[chunk], 1, i64::MAX, true, &mut out).unwrap();
         assert_eq!(values(&out), vec!["v1", "v2", "v4", "v5"]);
         assert_eq!(d.next_offset, 6, "the partial batch is fetched again");
         assert_eq!(out[0].offset, 1);
@@ -182,7 +211,7 @@ mod tests {
             batch(15, 5, false, Compression::None),
         ];
         let mut out = Vec::new();
-        let d = decode_records(&topic, 0, &chunks, 12, 17, &mut out).unwrap();
+        let d = decode_records(&topic, 0, &chunks, 12, 17, true, &mut out).unwrap();
         assert_eq!(values(&out), vec!["v12", "v13", "v14", "v15", "v16"]);
         assert_eq!(d.next_offset, 17);
     }
@@ -194,7 +223,7 @@ mod tests {
         let n = b.len();
         b[n - 1] ^= 0xff;
         let mut out = Vec::new();
-        let e = decode_records(&topic, 0, &[b.freeze()], 0, i64::MAX, &mut out).unwrap_err();
+        let e = decode_records(&topic, 0, &[b.freeze()], 0, i64::MAX, true, &mut out).unwrap_err();
         assert_eq!(e.offset, 0);
     }
 }

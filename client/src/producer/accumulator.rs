@@ -119,6 +119,8 @@ pub struct Accumulator {
     config: AccumulatorConfig,
     identity: ProducerIdentity,
     topics: HashMap<Arc<str>, Vec<Option<PartitionQueue>>>,
+    /// Outcomes of batches opened, oldest first; resolved ones are pruned from the front.
+    outcomes: VecDeque<Arc<BatchOutcome>>,
 }
 
 impl std::fmt::Debug for Accumulator {
@@ -136,6 +138,7 @@ impl Accumulator {
             config,
             identity,
             topics: HashMap::new(),
+            outcomes: VecDeque::new(),
         }
     }
 
@@ -178,6 +181,7 @@ impl Accumulator {
         let batch_size = self.config.batch_size;
         let compression = self.config.compression;
         let identity = self.identity;
+        let mut opened = None;
         let q = self.queue(topic, partition);
         let record_bytes = RecordBatchBuilder::record_bytes(0, 0, key, value, headers) + 10; // room for larger deltas
         let mut closed_batch = false;
@@ -204,10 +208,12 @@ impl Accumulator {
                 is_control: false,
                 partition_leader_epoch: -1,
             };
+            let outcome = Arc::new(BatchOutcome::new());
+            opened = Some(outcome.clone());
             q.open = Some(OpenBatch {
                 builder: RecordBatchBuilder::with_capacity(options, capacity),
                 opened: now,
-                outcome: Arc::new(BatchOutcome::new()),
+                outcome,
                 reserved_bytes: 0,
             });
         }
@@ -227,6 +233,12 @@ impl Accumulator {
         };
         if open.builder.estimated_bytes() >= batch_size {
             q.close_open(identity)?;
+        }
+        if let Some(outcome) = opened {
+            while self.outcomes.front().is_some_and(|o| o.get().is_some()) {
+                self.outcomes.pop_front();
+            }
+            self.outcomes.push_back(outcome);
         }
         Ok(appended)
     }
@@ -301,6 +313,23 @@ impl Accumulator {
             q.rejected
                 .push((batch.original_sequence, batch.n_records as i32));
         }
+    }
+
+    /// Seals every open batch (for `flush`) and returns the outcomes of every batch not resolved
+    /// yet: open, queued or in flight.
+    pub fn seal_all(&mut self) -> Vec<Arc<BatchOutcome>> {
+        let identity = self.identity;
+        for queues in self.topics.values_mut() {
+            for q in queues.iter_mut().flatten() {
+                // A batch that cannot be sealed fails its own deliveries; flush goes on.
+                let _ = q.close_open(identity);
+            }
+        }
+        self.outcomes
+            .iter()
+            .filter(|o| o.get().is_none())
+            .cloned()
+            .collect()
     }
 
     /// True if no record is buffered, queued or in flight.

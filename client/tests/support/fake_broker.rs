@@ -35,38 +35,72 @@ struct Partition {
 #[derive(Default)]
 pub struct State {
     topics: HashMap<String, Vec<Partition>>,
+    /// Every broker of the fake cluster: (node id, address).
+    brokers: Vec<(i32, String)>,
+    /// The node leading each partition (default: node 0).
+    pub leaders: HashMap<(String, i32), i32>,
     /// Produce requests to answer NOT_LEADER_OR_FOLLOWER after appending.
     pub fail_produce_after_append: u32,
     /// Produce requests seen.
     pub produce_requests: u32,
 }
 
-/// The fake broker; dropping it stops it.
+/// The fake broker; dropping it stops it and closes its connections.
 pub struct FakeBroker {
     pub addr: String,
+    pub node_id: i32,
     pub state: Arc<Mutex<State>>,
-    task: JoinHandle<()>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Drop for FakeBroker {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
     }
 }
 
 impl FakeBroker {
     pub async fn start() -> FakeBroker {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
+        Self::cluster(1).await.pop().unwrap()
+    }
+
+    /// `n` brokers (node ids 0..n) sharing one in-memory log, as if perfectly replicated.
+    pub async fn cluster(n: i32) -> Vec<FakeBroker> {
         let state: Arc<Mutex<State>> = Arc::default();
-        let (st, a) = (state.clone(), addr.clone());
-        let task = tokio::spawn(async move {
-            let mut conns = Vec::new();
-            while let Ok((s, _)) = listener.accept().await {
-                conns.push(tokio::spawn(serve(s, st.clone(), a.clone())));
-            }
-        });
-        FakeBroker { addr, state, task }
+        let mut listeners = Vec::new();
+        for node_id in 0..n {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            state.lock().unwrap().brokers.push((node_id, addr.clone()));
+            listeners.push((node_id, addr, listener));
+        }
+        let mut out = Vec::new();
+        for (node_id, addr, listener) in listeners {
+            let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+            let (st, ts) = (state.clone(), tasks.clone());
+            let accept = tokio::spawn(async move {
+                while let Ok((s, _)) = listener.accept().await {
+                    let conn = tokio::spawn(serve(s, st.clone(), node_id));
+                    ts.lock().unwrap().push(conn);
+                }
+            });
+            tasks.lock().unwrap().push(accept);
+            out.push(FakeBroker {
+                addr,
+                node_id,
+                state: state.clone(),
+                tasks,
+            });
+        }
+        out
+    }
+
+    /// Makes `node` the leader of `topic`/`partition`.
+    pub fn set_leader(&self, topic: &str, partition: i32, node: i32) {
+        let mut s = self.state.lock().unwrap();
+        s.leaders.insert((topic.to_string(), partition), node);
     }
 
     pub fn create_topic(&self, name: &str, partitions: usize) {
@@ -83,7 +117,7 @@ impl FakeBroker {
     }
 }
 
-async fn serve(mut s: TcpStream, state: Arc<Mutex<State>>, addr: String) {
+async fn serve(mut s: TcpStream, state: Arc<Mutex<State>>, node_id: i32) {
     let mut buf = BytesMut::with_capacity(1 << 16);
     loop {
         loop {
@@ -93,7 +127,7 @@ async fn serve(mut s: TcpStream, state: Arc<Mutex<State>>, addr: String) {
                         return;
                     };
                     let acks0 = matches!(&request, Request::Produce(p) if p.acks == 0);
-                    let response = handle(&state, &addr, request);
+                    let response = handle(&state, node_id, request);
                     if acks0 {
                         continue;
                     }
@@ -122,12 +156,18 @@ async fn serve(mut s: TcpStream, state: Arc<Mutex<State>>, addr: String) {
     }
 }
 
-fn handle(state: &Mutex<State>, addr: &str, request: Request) -> Response {
+fn leader(s: &State, topic: &str, partition: i32) -> i32 {
+    s.leaders
+        .get(&(topic.to_string(), partition))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn handle(state: &Mutex<State>, node_id: i32, request: Request) -> Response {
     let mut s = state.lock().unwrap();
     match request {
         Request::ApiVersions(_) => Response::ApiVersions(api_versions_response(ErrorCode(0))),
         Request::Metadata(r) => {
-            let (host, port) = addr.rsplit_once(':').unwrap();
             let names: Vec<String> = match r.topics {
                 Some(ts) => ts.into_iter().map(|t| t.name).collect(),
                 None => s.topics.keys().cloned().collect(),
@@ -136,13 +176,13 @@ fn handle(state: &Mutex<State>, addr: &str, request: Request) -> Response {
                 .into_iter()
                 .map(|name| match s.topics.get(&name) {
                     Some(parts) => wm::MetadataResponseTopic {
-                        name,
+                        name: name.clone(),
                         partitions: (0..parts.len() as i32)
                             .map(|i| wm::MetadataResponsePartition {
                                 partition_index: i,
-                                leader_id: 0,
-                                replica_nodes: vec![0],
-                                isr_nodes: vec![0],
+                                leader_id: leader(&s, &name, i),
+                                replica_nodes: s.brokers.iter().map(|b| b.0).collect(),
+                                isr_nodes: s.brokers.iter().map(|b| b.0).collect(),
                                 ..Default::default()
                             })
                             .collect(),
@@ -156,12 +196,19 @@ fn handle(state: &Mutex<State>, addr: &str, request: Request) -> Response {
                 })
                 .collect();
             Response::Metadata(wm::MetadataResponse {
-                brokers: vec![wm::MetadataResponseBroker {
-                    node_id: 0,
-                    host: host.to_string(),
-                    port: port.parse().unwrap(),
-                    rack: None,
-                }],
+                brokers: s
+                    .brokers
+                    .iter()
+                    .map(|(id, addr)| {
+                        let (host, port) = addr.rsplit_once(':').unwrap();
+                        wm::MetadataResponseBroker {
+                            node_id: *id,
+                            host: host.to_string(),
+                            port: port.parse().unwrap(),
+                            rack: None,
+                        }
+                    })
+                    .collect(),
                 controller_id: 0,
                 topics,
                 ..Default::default()
@@ -208,6 +255,14 @@ fn handle(state: &Mutex<State>, addr: &str, request: Request) -> Response {
             for t in r.topic_data {
                 let mut partition_responses = Vec::new();
                 for p in t.partition_data {
+                    if leader(&s, &t.name, p.index) != node_id {
+                        partition_responses.push(wp::PartitionProduceResponse {
+                            index: p.index,
+                            error_code: 6,
+                            ..Default::default()
+                        });
+                        continue;
+                    }
                     let part = s
                         .topics
                         .get_mut(&t.name)
