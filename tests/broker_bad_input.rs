@@ -6,25 +6,16 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sluice_protocol::wire::{self, ApiKey, ErrorCode, Response};
-use sluice_tests::{kcat, python, python_script, run, wait_until, Broker};
+use sluice_tests::{kcat, python, python_script, run, wait_until, Broker, ChildGuard};
 
 const TOPIC: &str = "steady";
 const IDLE_MS: u64 = 1500;
 const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
-
-struct ProducerGuard(Child);
-
-impl Drop for ProducerGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn connect(broker: &Broker) -> TcpStream {
     let stream = TcpStream::connect(broker.addr()).expect("connect");
@@ -158,7 +149,15 @@ fn throw_bad_input(broker: &Broker) {
 
 /// Connections that trickle a frame and never finish it are closed by the idle timeout.
 fn slow_loris(broker: &Broker) {
-    let mut sockets: Vec<TcpStream> = (0..20).map(|_| connect(broker)).collect();
+    let mut sockets: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let socket = connect(broker);
+            socket
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .expect("read timeout");
+            socket
+        })
+        .collect();
     let start = Instant::now();
     let header = frame(ApiKey::Metadata.as_i16(), 1, 1, &(-1i32).to_be_bytes());
     let mut sent = 0;
@@ -206,6 +205,7 @@ fn acked_records(path: &std::path::Path) -> Vec<(String, i32, i64)> {
 #[test]
 fn bad_input_closes_one_connection_and_harms_no_data() {
     let broker = Broker::builder()
+        .env("RUST_LOG", "info") // the reasons are checked in the log below
         .arg("--auto-create-topics")
         .arg("--num-partitions")
         .arg("2")
@@ -217,7 +217,7 @@ fn bad_input_closes_one_connection_and_harms_no_data() {
     let work = tempfile::tempdir().expect("tempdir");
     let acks = work.path().join("acks");
     let stop = work.path().join("stop");
-    let mut producer = ProducerGuard(
+    let mut producer = ChildGuard(
         Command::new(python())
             .arg(python_script("acked_producer.py"))
             .arg(broker.bootstrap())
@@ -236,6 +236,19 @@ fn bad_input_closes_one_connection_and_harms_no_data() {
     throw_bad_input(&broker);
     slow_loris(&broker);
     let during = acked_records(&acks).len();
+    // Each bad connection was closed with its reason in the broker's log.
+    let log = broker.log();
+    for reason in [
+        "exceeds socket.request.max.bytes",
+        "negative frame length",
+        "connection closed inside a frame",
+        "unknown API key 999",
+        "Produce version 99 is not supported",
+        "malformed request",
+        "closing idle connection",
+    ] {
+        assert!(log.contains(reason), "broker log lacks {reason:?}:\n{log}");
+    }
 
     wait_until(
         Duration::from_secs(60),
@@ -244,7 +257,7 @@ fn bad_input_closes_one_connection_and_harms_no_data() {
     );
     std::fs::write(&stop, b"").expect("stop");
     wait_until(Duration::from_secs(90), "the producer to finish", || {
-        matches!(producer.0.try_wait(), Ok(Some(_)))
+        producer.has_exited()
     });
     assert!(
         producer.0.wait().expect("status").success(),

@@ -107,6 +107,25 @@ fn a_second_broker_on_the_same_data_dir_refuses_to_start() {
 }
 
 #[test]
+fn a_port_in_use_refuses_to_start_before_touching_data() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(
+        Command::new(bin_path("sluiced"))
+            .args(["--listen", &broker.bootstrap(), "--data-dir"])
+            .arg(dir.path().join("data")),
+        b"",
+        DEADLINE,
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot listen on"), "{}", out.stderr);
+    assert!(
+        !dir.path().join("data/cluster.json").exists(),
+        "data was written"
+    );
+}
+
+#[test]
 fn sigterm_shuts_down_cleanly_and_keeps_the_data() {
     let mut broker = Broker::builder().arg("--auto-create-topics").start();
     run(

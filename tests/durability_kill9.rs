@@ -7,10 +7,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sluice_tests::{kcat, python, python_script, run, wait_until, Broker};
+use sluice_tests::{kcat, python, python_script, run, wait_until, Broker, ChildGuard};
 
 const TOPIC: &str = "durable";
 const PARTITIONS: i32 = 3;
@@ -18,16 +18,6 @@ const KILLS: usize = 3;
 /// Acknowledgements to wait for between two kills, so each kill lands mid-stream.
 const ACKS_BETWEEN_KILLS: usize = 400;
 const PROGRESS_DEADLINE: Duration = Duration::from_secs(90);
-
-/// Kills the producer if the test fails before it exits.
-struct ProducerGuard(Child);
-
-impl Drop for ProducerGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[derive(Debug, Default)]
 struct Acks {
@@ -125,7 +115,7 @@ fn acknowledged_records_survive_repeated_kill9_and_a_torn_tail_is_cut() {
         .stderr(std::fs::File::create(work.path().join("producer.log")).expect("log"))
         .spawn()
         .expect("start the producer");
-    let mut producer = ProducerGuard(producer);
+    let mut producer = ChildGuard(producer);
 
     let mut seen = 0;
     for kill in 0..KILLS {
@@ -144,7 +134,7 @@ fn acknowledged_records_survive_repeated_kill9_and_a_torn_tail_is_cut() {
     );
     std::fs::write(&stop_file, b"").expect("stop file");
     wait_until(Duration::from_secs(150), "the producer to finish", || {
-        matches!(producer.0.try_wait(), Ok(Some(_)))
+        producer.has_exited()
     });
     let status = producer.0.wait().expect("producer status");
     assert!(

@@ -123,3 +123,31 @@ fn without_auto_create_an_unknown_topic_is_reported_not_created() {
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(meta["topics"].as_array().map(Vec::len), Some(0), "{meta}");
 }
+
+#[test]
+fn compressed_batches_pass_through_every_codec() {
+    let broker = Broker::builder().arg("--auto-create-topics").start();
+    let mut expected = String::new();
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let lines: String = (0..500).map(|i| format!("{codec}-{i}\n")).collect();
+        run(
+            kcat_cmd(&broker).args(["-P", "-t", "codecs", "-p", "0", "-z", codec]),
+            lines.as_bytes(),
+            KCAT_DEADLINE,
+        )
+        .assert_success(&format!("kcat -P -z {codec}"));
+        expected.push_str(&lines);
+    }
+    let out = run(
+        kcat_cmd(&broker)
+            .args(["-C", "-t", "codecs", "-o", "beginning", "-e"])
+            .args(["-X", "check.crcs=true", "-f", "%s\n"]),
+        b"",
+        KCAT_DEADLINE,
+    );
+    out.assert_success("kcat -C");
+    assert!(
+        out.stdout_text() == expected,
+        "records differ after compression"
+    );
+}

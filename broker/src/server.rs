@@ -3,8 +3,9 @@
 //! The request path: [`listener`] accepts (bounded by `max.connections`) → [`connection`] splits
 //! frames ([`frame`], bounded by `socket.request.max.bytes` before allocating) and pipelines them
 //! → [`dispatch::Handlers`] decodes with `sluice_protocol::wire`, routes to a handler in
-//! [`handlers`] (or the [`group_service`] for group APIs), encodes the response into a
-//! `ResponseFrame` whose record chunks are written by reference with one `writev`.
+//! `handlers` (one module per API family) or to the [`group_service`] for group APIs, and encodes
+//! the response into a `ResponseFrame` whose record chunks are written by reference with one
+//! `writev`.
 //!
 //! - [`daemon::Server`]: start-up order, serving, graceful shutdown (used by `sluiced` and tests).
 //! - [`broker::Broker`]: the context handlers share (config, registry, logs, producer ids,

@@ -27,10 +27,14 @@ async fn pipelined_requests_are_answered_in_order() {
                     ..Default::default()
                 }),
             ),
-            _ => (
-                7,
-                produce_request("pipe", 0, 1, batch(3, Default::default(), 10)),
-            ),
+            // Mixed acks: durable replies are deferred, yet everything stays in order.
+            _ => {
+                let acks = if i % 2 == 0 { -1 } else { 1 };
+                (
+                    7,
+                    produce_request("pipe", 0, acks, batch(3, Default::default(), 10)),
+                )
+            }
         };
         let api_key = request.api_key();
         sent.push((conn.send(version, &request).await, api_key, version));

@@ -246,3 +246,175 @@ async fn list_offsets_and_restart_keep_everything() {
     assert_eq!(response.responses[0].partitions[0].high_watermark, 12);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn fetch_budget_lets_the_first_batch_through_and_respects_the_rest() {
+    use sluice_protocol::wire::messages::fetch::{FetchPartition, FetchRequest, FetchTopic};
+    let broker = TestBroker::start().await;
+    let mut conn = broker.connect().await;
+    create_topic(&mut conn, "budget", 2, &[]).await;
+    let big = batch(4, BatchOptions::default(), 4000); // ~16 KB
+    produce(&mut conn, "budget", 0, 1, big.clone()).await;
+    produce(&mut conn, "budget", 1, 1, big.clone()).await;
+    let partition = |index| FetchPartition {
+        partition: index,
+        current_leader_epoch: -1,
+        fetch_offset: 0,
+        log_start_offset: -1,
+        partition_max_bytes: 1024,
+    };
+    let request = Request::Fetch(FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 0,
+        min_bytes: 1,
+        max_bytes: 2048,
+        isolation_level: 0,
+        session_id: 0,
+        session_epoch: -1,
+        topics: vec![FetchTopic {
+            topic: "budget".to_string(),
+            partitions: vec![partition(0), partition(1)],
+        }],
+        forgotten_topics_data: Vec::new(),
+        rack_id: String::new(),
+    });
+    let Response::Fetch(response) = conn.call(11, request).await else {
+        panic!("fetch")
+    };
+    let partitions = &response.responses[0].partitions;
+    // KIP-74: the first batch comes whole although it exceeds both limits, so the consumer
+    // progresses; the second partition gets nothing once the budget is spent.
+    assert_eq!(partitions[0].records.len(), big.len());
+    assert!(partitions[1].records.is_empty());
+    assert_eq!(partitions[1].high_watermark, 4);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_returns_what_it_has_when_min_bytes_is_not_reached_by_max_wait() {
+    let broker = TestBroker::start().await;
+    let mut conn = broker.connect().await;
+    create_topic(&mut conn, "min", 1, &[]).await;
+    let small = batch(1, BatchOptions::default(), 0);
+    produce(&mut conn, "min", 0, 1, small.clone()).await;
+    let Response::Fetch(response) = conn
+        .call(11, fetch_request("min", 0, 0, 300, 1_000_000))
+        .await
+    else {
+        panic!("fetch")
+    };
+    assert_eq!(
+        response.responses[0].partitions[0].records.len(),
+        small.len()
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn timestamps_follow_the_topic_timestamp_type() {
+    let broker = TestBroker::start().await;
+    let mut conn = broker.connect().await;
+    create_topic(
+        &mut conn,
+        "appended",
+        1,
+        &[("message.timestamp.type", "LogAppendTime")],
+    )
+    .await;
+    create_topic(
+        &mut conn,
+        "strict",
+        1,
+        &[("message.timestamp.difference.max.ms", "60000")],
+    )
+    .await;
+
+    let before = now_ms();
+    let Response::Produce(response) = conn
+        .call(
+            7,
+            produce_request("appended", 0, 1, batch(2, BatchOptions::default(), 0)),
+        )
+        .await
+    else {
+        panic!("produce")
+    };
+    let stamped = response.responses[0].partition_responses[0].log_append_time_ms;
+    assert!(stamped >= before, "LogAppendTime {stamped} reported");
+    let (_, _, chunks) = fetch(&mut conn, "appended", 0, 0).await;
+    let mut batches = BatchIter::new(Bytes::from(concat(&chunks)));
+    let served = batches
+        .next()
+        .expect("batch")
+        .expect("valid CRC after stamping");
+    assert_eq!(served.header().max_timestamp, stamped);
+
+    // CreateTime topics refuse timestamps too far from the broker clock.
+    let mut builder = sluice_protocol::record::RecordBatchBuilder::new(BatchOptions::default());
+    builder
+        .append(now_ms() - 3_600_000, None, Some(b"old"), &[])
+        .expect("append");
+    let old = builder.finish().expect("finish");
+    let (code, _) = produce(&mut conn, "strict", 0, 1, old).await;
+    assert_eq!(code, ErrorCode::INVALID_TIMESTAMP.as_i16());
+    assert_eq!(
+        produce(
+            &mut conn,
+            "strict",
+            0,
+            1,
+            batch(1, BatchOptions::default(), 0)
+        )
+        .await,
+        (0, 0)
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn delete_records_moves_the_log_start() {
+    use sluice_protocol::wire::messages::delete_records::{
+        DeleteRecordsPartition, DeleteRecordsRequest, DeleteRecordsTopic,
+    };
+    let broker = TestBroker::start().await;
+    let mut conn = broker.connect().await;
+    create_topic(&mut conn, "trim", 1, &[]).await;
+    for _ in 0..5 {
+        produce(
+            &mut conn,
+            "trim",
+            0,
+            1,
+            batch(2, BatchOptions::default(), 0),
+        )
+        .await;
+    }
+    let delete = |offset| {
+        Request::DeleteRecords(DeleteRecordsRequest {
+            topics: vec![DeleteRecordsTopic {
+                name: "trim".to_string(),
+                partitions: vec![DeleteRecordsPartition {
+                    partition_index: 0,
+                    offset,
+                }],
+            }],
+            timeout_ms: 10_000,
+        })
+    };
+    let Response::DeleteRecords(response) = conn.call(1, delete(99)).await else {
+        panic!()
+    };
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, ErrorCode::OFFSET_OUT_OF_RANGE.as_i16());
+    let Response::DeleteRecords(response) = conn.call(1, delete(4)).await else {
+        panic!()
+    };
+    let p = &response.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.low_watermark), (0, 4));
+    let (code, _, _) = fetch(&mut conn, "trim", 2, 0).await;
+    assert_eq!(code, ErrorCode::OFFSET_OUT_OF_RANGE.as_i16());
+    let (code, hw, chunks) = fetch(&mut conn, "trim", 4, 0).await;
+    assert_eq!((code, hw), (0, 10));
+    assert!(!chunks.is_empty());
+    broker.stop().await;
+}

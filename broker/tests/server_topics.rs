@@ -301,3 +301,35 @@ async fn an_offline_partition_is_reported_and_the_others_keep_working() {
     );
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_creation_rolls_back_only_what_it_made() {
+    let broker = TestBroker::start().await;
+    let mut conn = broker.connect().await;
+    // A partition the registry does not know (as the group coordinator's internal topic is).
+    let foreign = broker
+        .broker
+        .logs()
+        .create_partition("clash", 1, sluice_broker::log::LogConfig::default())
+        .expect("foreign partition");
+    let (code, message) = create(&mut conn, "clash", 2, &[]).await;
+    assert_eq!(code, ErrorCode::KAFKA_STORAGE_ERROR.as_i16(), "{message:?}");
+    assert!(
+        broker.broker.logs().partition("clash", 0).is_none(),
+        "its own partition undone"
+    );
+    let still = broker
+        .broker
+        .logs()
+        .partition("clash", 1)
+        .expect("foreign partition kept");
+    assert!(std::sync::Arc::ptr_eq(&still, &foreign));
+    assert!(
+        metadata(&mut conn, None, false).await.is_empty(),
+        "not registered"
+    );
+
+    let (code, message) = create(&mut conn, "__consumer_offsets", 1, &[]).await;
+    assert_eq!(code, ErrorCode::INVALID_REQUEST.as_i16(), "{message:?}");
+    broker.stop().await;
+}

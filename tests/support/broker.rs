@@ -38,7 +38,7 @@ pub fn bin_path(name: &str) -> PathBuf {
         "{} is not built; run {build}",
         path.display()
     );
-    if let (Some(built), Some(source)) = (mtime(&path), newest_source()) {
+    if let (Some(built), Some(source)) = (mtime(&path), newest_source(name)) {
         assert!(
             built >= source,
             "{} is older than the sources; run {build}",
@@ -52,7 +52,8 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     path.metadata().and_then(|meta| meta.modified()).ok()
 }
 
-fn newest_source() -> Option<SystemTime> {
+/// The newest source file the binary `name` is built from (its crate and the crates it uses).
+fn newest_source(name: &str) -> Option<SystemTime> {
     fn walk(dir: &Path, newest: &mut Option<SystemTime>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -68,8 +69,13 @@ fn newest_source() -> Option<SystemTime> {
             }
         }
     }
+    let crates: &[&str] = match name {
+        "sluiced" => &["broker/src", "protocol/src"],
+        "sluice" => &["client/src", "protocol/src"],
+        _ => &[],
+    };
     let mut newest = None;
-    for crate_dir in ["broker/src", "protocol/src", "client/src"] {
+    for crate_dir in crates {
         walk(&workspace_root().join(crate_dir), &mut newest);
     }
     newest

@@ -8,7 +8,8 @@
 //!   the temp dir and its tail printed when a test fails.
 //! - [`bin_path`]: a workspace binary (`sluiced`, `sluice`) next to the test executable.
 //! - [`kcat`], [`python`]: the real clients; missing ones fail the test with the install command.
-//! - [`run`]: a command with stdin, a deadline and captured output.
+//! - [`run`]: a command with stdin, a deadline and captured output; [`ChildGuard`]: a background
+//!   process killed on drop.
 //! - [`wait_until`]: poll a condition until it holds or a deadline passes.
 #![warn(missing_docs)]
 
@@ -17,5 +18,5 @@ mod clients;
 mod wait;
 
 pub use broker::{bin_path, Broker, BrokerBuilder};
-pub use clients::{kcat, python, python_script, run, workspace_root, Output};
+pub use clients::{kcat, python, python_script, run, workspace_root, ChildGuard, Output};
 pub use wait::{wait_until, wait_until_async};

@@ -1,7 +1,7 @@
 //! The topic registry: every topic's partition count and config overrides, persisted atomically.
 //!
 //! Readers take a cheap snapshot (`Arc<TopicInfo>`); writers serialise on one mutex, write the
-//! whole file (it is small) with [`store::write_json`](super::store::write_json), then publish the
+//! whole file (it is small) with [`store::write_json`], then publish the
 //! new map, so what clients see has always reached the disk first. Methods do blocking file I/O:
 //! async callers run them on `spawn_blocking`.
 

@@ -5,10 +5,10 @@
 //!
 //! 1. validate the config;
 //! 2. take the data-dir lock;
-//! 3. load the topic registry, producer-id mark and cluster id;
-//! 4. open the partition logs under `<data_dir>/logs` (recovering after an unclean shutdown);
-//! 5. finish topic deletions a crash interrupted, create partition logs a crash left missing;
-//! 6. bind the listener.
+//! 3. bind the listener (a port in use fails here, before any data is read);
+//! 4. load the topic registry, producer-id mark and cluster id;
+//! 5. open the partition logs under `<data_dir>/logs` (recovering after an unclean shutdown);
+//! 6. finish topic deletions a crash interrupted, create partition logs a crash left missing.
 //!
 //! [`Server::run`] serves until the shutdown token fires (SIGTERM/SIGINT in `sluiced`), then stops
 //! accepting, lets open connections finish their in-flight requests (up to the grace period),
@@ -104,10 +104,24 @@ pub struct Server {
 }
 
 impl Server {
-    /// Runs start-up steps 1-6 (see the module doc).
+    /// Runs start-up steps 1-6 (see the module doc); connections wait in the listen backlog until
+    /// [`Server::run`].
     pub async fn open(config: BrokerConfig) -> Result<Server, ServerError> {
         config.validate()?;
         let lock = DataDirLock::acquire(&config.data_dir)?;
+        // Bind before the (possibly long) log recovery, so a port in use fails at once; nothing
+        // is accepted until `run`.
+        let listen = config.listen;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: listen,
+            source,
+        })?;
         let data_dir = config.data_dir.clone();
         let topics = Arc::new(TopicRegistry::open(&data_dir)?);
         let producer_ids = Arc::new(ProducerIdAllocator::open(&data_dir)?);
@@ -121,7 +135,6 @@ impl Server {
                 .await
                 .map_err(|err| ServerError::Repair(err.to_string()))??;
         let shutdown = CancellationToken::new();
-        let listen = config.listen;
         let broker = Arc::new(Broker::new(
             config,
             cluster_id,
@@ -134,16 +147,17 @@ impl Server {
         tokio::task::spawn_blocking(move || repair(&repair_broker))
             .await
             .map_err(|err| ServerError::Repair(err.to_string()))??;
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: listen,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: listen,
-            source,
-        })?;
+        let offline = broker.logs().offline_partitions();
+        for (topic, partition, err) in &offline {
+            tracing::error!(topic, partition, "partition offline: {err}");
+        }
+        tracing::info!(
+            data_dir = %broker.config().data_dir.display(),
+            topics = broker.topics().live_topics().len(),
+            partitions = broker.logs().partitions().len(),
+            offline = offline.len(),
+            "data dir opened"
+        );
         broker.set_bound_addr(local_addr);
         Ok(Server {
             handlers: Handlers::new(broker),

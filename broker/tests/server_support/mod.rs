@@ -29,6 +29,7 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// A running in-process broker; `stop` shuts it down cleanly, drop aborts it.
 pub struct TestBroker {
     pub addr: SocketAddr,
+    pub broker: std::sync::Arc<sluice_broker::server::Broker>,
     pub data_dir: PathBuf,
     shutdown: CancellationToken,
     task: Option<JoinHandle<Result<(), sluice_broker::server::ServerError>>>,
@@ -52,10 +53,12 @@ impl TestBroker {
         tweak(&mut config);
         let server = Server::open(config).await.expect("server opens");
         let addr = server.local_addr();
+        let broker = server.broker().clone();
         let shutdown = server.shutdown_token();
         let task = tokio::spawn(server.run());
         TestBroker {
             addr,
+            broker,
             data_dir: data_dir.to_path_buf(),
             shutdown,
             task: Some(task),

@@ -48,24 +48,25 @@ impl Handlers {
                 .unwrap_or(0)
                 .min(FETCH_WAIT_MS_MAX),
         );
+        // The wait starts now, not when the writer gets to this reply.
+        let deadline = tokio::time::Instant::now() + wait;
         let pass = read_pass(&broker, &req);
         if pass.has_error || pass.bytes >= min_bytes.max(1) || wait.is_zero() {
             return Outcome::Respond(Response::Fetch(pass.response));
         }
         Outcome::Later(Box::pin(async move {
-            Response::Fetch(long_poll(&broker, &req, min_bytes, wait).await)
+            Response::Fetch(long_poll(&broker, &req, min_bytes, deadline).await)
         }))
     }
 }
 
-/// Waits for appends until `min_bytes` are available, `wait` passes or the broker shuts down.
+/// Waits for appends until `min_bytes` are available, `deadline` passes or the broker shuts down.
 async fn long_poll(
     broker: &Broker,
     req: &FetchRequest,
     min_bytes: usize,
-    wait: Duration,
+    deadline: tokio::time::Instant,
 ) -> FetchResponse {
-    let deadline = tokio::time::Instant::now() + wait;
     loop {
         // Subscribe before reading, so an append between the read and the wait is not missed.
         let mut watches = subscribe(broker, req);

@@ -102,19 +102,17 @@ impl Handlers {
                 match self.broker.partition(&topic.name, p.partition_index) {
                     None => result.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.as_i16(),
                     Some(log) => {
-                        let high_watermark = self.broker.high_watermark(&log).unwrap_or(-1);
-                        let offset = if p.offset == -1 {
-                            high_watermark
-                        } else {
-                            p.offset
-                        };
-                        if offset < 0 || offset > high_watermark {
-                            result.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.as_i16();
-                        } else {
-                            match log.delete_records_before(offset) {
-                                Ok(start) => result.low_watermark = start,
-                                Err(err) => result.error_code = log_error_code(&err).as_i16(),
+                        let deleted = self.broker.high_watermark(&log).and_then(|hw| {
+                            let offset = if p.offset == -1 { hw } else { p.offset };
+                            if offset < 0 || offset > hw {
+                                return Ok(Err(ErrorCode::OFFSET_OUT_OF_RANGE));
                             }
+                            log.delete_records_before(offset).map(Ok)
+                        });
+                        match deleted {
+                            Ok(Ok(start)) => result.low_watermark = start,
+                            Ok(Err(code)) => result.error_code = code.as_i16(),
+                            Err(err) => result.error_code = log_error_code(&err).as_i16(),
                         }
                     }
                 }

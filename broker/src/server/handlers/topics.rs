@@ -26,7 +26,8 @@ use crate::server::dispatch::Handlers;
 /// A failed topic operation: the error code and a message for the client.
 pub(crate) type TopicFailure = (ErrorCode, String);
 
-/// The consumer-offsets topic cannot be deleted by clients: the group coordinator owns it.
+/// The consumer-offsets topic cannot be created or deleted by clients: the group coordinator owns
+/// it (its partitions live in the log manager, outside the topic registry).
 const PROTECTED_TOPICS: &[&str] = &["__consumer_offsets"];
 
 impl Handlers {
@@ -147,23 +148,38 @@ impl Handlers {
         let info = blocking(move || registry.create(&owned_name, partitions, configs))
             .await?
             .map_err(|err| metadata_failure(name, err))?;
-        let logs = Arc::clone(self.broker.logs());
+        let broker = Arc::clone(&self.broker);
         let owned_name = name.to_string();
         let created = blocking(move || {
+            let mut made = Vec::new();
             for partition in 0..partitions {
-                logs.create_partition(&owned_name, partition, log_config.clone())?;
+                match broker
+                    .logs()
+                    .create_partition(&owned_name, partition, log_config.clone())
+                {
+                    Ok(_) => made.push(partition),
+                    Err(err) => {
+                        // Undo only what this call made: a partition that already existed
+                        // belongs to someone else (the group coordinator's internal topic).
+                        for partition in made {
+                            let _ = broker.logs().delete_partition(&owned_name, partition);
+                        }
+                        let _ = broker
+                            .topics()
+                            .mark_deleting(&owned_name)
+                            .and_then(|_| broker.topics().remove(&owned_name));
+                        return Err(err);
+                    }
+                }
             }
-            Ok::<(), crate::log::LogError>(())
+            Ok(())
         })
         .await?;
         if let Err(err) = created {
             tracing::error!(
                 topic = name,
-                "creating partition logs failed: {err}; rolling back"
+                "creating partition logs failed: {err}; rolled back"
             );
-            let broker = Arc::clone(&self.broker);
-            let owned_name = name.to_string();
-            let _ = blocking(move || delete_topic_files(&broker, &owned_name)).await;
             return Err((
                 ErrorCode::KAFKA_STORAGE_ERROR,
                 format!("cannot create the partition logs of {name:?}: {err}"),
@@ -226,6 +242,12 @@ fn validate_new_topic(
     configs: &BTreeMap<String, String>,
 ) -> Result<crate::log::LogConfig, TopicFailure> {
     validate_topic_name(name).map_err(|message| (ErrorCode::INVALID_TOPIC_EXCEPTION, message))?;
+    if PROTECTED_TOPICS.contains(&name) {
+        return Err((
+            ErrorCode::INVALID_REQUEST,
+            format!("{name} is an internal topic; the broker creates it"),
+        ));
+    }
     if !(1..=PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
         return Err((
             ErrorCode::INVALID_PARTITIONS,
