@@ -8,7 +8,8 @@
 //! lock: check each segment is unchanged, then swap it in).
 //!
 //! Per batch: kept as stored when every record survives, dropped when none does, otherwise
-//! rebuilt with the surviving records (offset deltas, timestamps, codec and producer fields kept;
+//! rebuilt with the surviving records (offset deltas, last offset delta, timestamps, codec and
+//! producer fields kept;
 //! base offset and leader epoch stamped back). A record survives if it has no key, or it is the
 //! last record for its key, unless it is a tombstone (null value) whose batch is older than
 //! `delete.retention.ms`.
@@ -215,6 +216,9 @@ impl CompactionPlan {
                 for r in &keep {
                     b.append_record(r).map_err(corrupt)?;
                 }
+                // Keep the batch's last offset, as Kafka's cleaner does, so producer state and the
+                // segment's next offset stay what they were.
+                b.keep_last_offset_delta(h.last_offset_delta);
                 let rebuilt = b.finish().map_err(corrupt)?;
                 let mut head = [0u8; 16];
                 head.copy_from_slice(&rebuilt[..16]);
@@ -258,4 +262,161 @@ fn for_each_batch(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use sluice_protocol::record::{BatchOptions, RecordBatch, RecordBatchBuilder};
+
+    use crate::log::config::LogConfig;
+    use crate::log::mem_storage::{MemDirectory, Rng};
+    use crate::log::partition_log::PartitionLog;
+    use crate::log::recovery::{open, CLEANED_SUFFIX, SWAP_SUFFIX};
+    use crate::log::storage::Directory;
+
+    fn config() -> LogConfig {
+        let p: BTreeMap<String, String> = [
+            ("segment.bytes", "600"),
+            ("cleanup.policy", "compact"),
+            ("delete.retention.ms", "1000"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        LogConfig::from_props(&p).unwrap()
+    }
+
+    fn put(log: &mut PartitionLog, ts: i64, records: &[(&str, Option<&str>)]) {
+        let mut b = RecordBatchBuilder::new(BatchOptions::default());
+        for (k, v) in records {
+            b.append(ts, Some(k.as_bytes()), v.map(str::as_bytes), &[])
+                .unwrap();
+        }
+        log.append_leader(&b.finish().unwrap(), 0, ts).unwrap();
+    }
+
+    fn sync(log: &mut PartitionLog) {
+        let plan = log.begin_sync(0);
+        plan.execute().unwrap();
+        log.complete_sync(&plan);
+    }
+
+    /// (offset, key, value) of every record in the log.
+    fn contents(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
+        let r = log
+            .read(log.log_start_offset(), usize::MAX, i64::MAX)
+            .unwrap();
+        let mut out = vec![];
+        for chunk in r.chunks {
+            let mut at = 0;
+            while at < chunk.len() {
+                let h = crate::log::batch::validate(&chunk[at..]).unwrap();
+                let b = RecordBatch::parse(chunk.slice(at..at + h.total_bytes())).unwrap();
+                for rec in b.records().unwrap() {
+                    let rec = rec.unwrap();
+                    let s = |b: Option<&Bytes>| b.map(|b| String::from_utf8(b.to_vec()).unwrap());
+                    out.push((rec.offset(), s(rec.key()).unwrap(), s(rec.value())));
+                }
+                at += h.total_bytes();
+            }
+        }
+        out
+    }
+
+    async fn compact(log: &mut PartitionLog, now: i64) -> usize {
+        let Some(plan) = log.plan_compaction(now) else {
+            return 0;
+        };
+        let cleaned = plan.run().unwrap();
+        log.finish_compaction(cleaned).unwrap()
+    }
+
+    #[tokio::test]
+    async fn keeps_last_value_per_key_with_offsets_and_expires_tombstones() {
+        let d: Arc<dyn Directory> = Arc::new(MemDirectory::new());
+        let mut log = open(d.clone(), config(), 0).unwrap();
+        for round in 0..6 {
+            let v = format!("v{round}");
+            put(
+                &mut log,
+                100,
+                &[("a", Some(&v)), ("b", Some(&v)), ("c", Some("c"))],
+            );
+        }
+        put(&mut log, 100, &[("b", None)]);
+        for i in 0..8 {
+            put(&mut log, 100, &[("filler", Some(&"x".repeat(50 + i)))]);
+        }
+        sync(&mut log);
+        let before = contents(&log);
+        let swapped = compact(&mut log, 200).await;
+        assert!(swapped > 0);
+        let after = contents(&log);
+        // Offsets never change: every surviving record is at its original offset.
+        for rec in &after {
+            assert!(before.contains(rec), "{rec:?} was not in the log before");
+        }
+        let last = |k: &str, recs: &[(i64, String, Option<String>)]| {
+            recs.iter().rev().find(|r| r.1 == k).cloned()
+        };
+        for k in ["a", "b", "c", "filler"] {
+            assert_eq!(last(k, &after), last(k, &before), "key {k}");
+        }
+        assert_eq!(after.iter().filter(|r| r.1 == "a").count(), 1);
+        assert_eq!(log.log_end_offset(), before.last().unwrap().0 + 1);
+        // The tombstone for b stays until delete.retention.ms has passed, then goes.
+        assert!(after.iter().any(|r| r.1 == "b" && r.2.is_none()));
+        compact(&mut log, 100 + 1001).await;
+        let later = contents(&log);
+        assert!(!later.iter().any(|r| r.1 == "b"));
+        // Reopen after a crash: the compacted log is what recovery sees.
+        drop(log);
+        let log = open(d, config(), 0).unwrap();
+        assert_eq!(contents(&log), later);
+    }
+
+    #[test]
+    fn interrupted_swap_is_finished_or_discarded() {
+        for (suffix, finished) in [(SWAP_SUFFIX, true), (CLEANED_SUFFIX, false)] {
+            let mem = MemDirectory::new();
+            let d: Arc<dyn Directory> = Arc::new(mem.clone());
+            let mut log = open(d.clone(), config(), 0).unwrap();
+            for round in 0..12 {
+                put(&mut log, 100, &[("k", Some(&format!("value-{round:040}")))]);
+            }
+            sync(&mut log);
+            let plan = log.plan_compaction(200).unwrap();
+            plan.run().unwrap();
+            let first = log.segments().next().unwrap().base_offset();
+            let name = crate::log::segment::file_name(first, ".log");
+            if suffix == SWAP_SUFFIX {
+                d.rename(
+                    &format!("{name}{CLEANED_SUFFIX}"),
+                    &format!("{name}{SWAP_SUFFIX}"),
+                )
+                .unwrap();
+            }
+            d.sync().unwrap();
+            let before = contents(&log);
+            drop(log);
+            mem.crash(&mut Rng::new(7));
+            let log = open(d.clone(), config(), 0).unwrap();
+            let after = contents(&log);
+            assert!(d
+                .list()
+                .unwrap()
+                .iter()
+                .all(|n| !n.ends_with(SWAP_SUFFIX) && !n.ends_with(CLEANED_SUFFIX)));
+            if finished {
+                assert!(after.len() < before.len());
+            } else {
+                assert_eq!(after, before);
+            }
+            assert_eq!(after.last(), before.last());
+        }
+    }
 }

@@ -80,6 +80,9 @@ pub struct LogConfig {
     pub message_timestamp_difference_max_ms: i64,
     /// `min.insync.replicas` (stored here, enforced by replication).
     pub min_insync_replicas: u32,
+    /// Kafka topic configs Sluice accepts and reports back but does not act on (see
+    /// [`STORED_ONLY_KEYS`]), so tools that set them keep working.
+    pub stored_only: BTreeMap<String, String>,
 }
 
 impl Default for LogConfig {
@@ -103,11 +106,28 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             message_timestamp_difference_max_ms: i64::MAX,
             min_insync_replicas: 1,
+            stored_only: BTreeMap::new(),
         }
     }
 }
 
-/// Every topic config name `from_props` accepts.
+/// Kafka topic configs accepted, validated and reported back, with no effect on the log:
+/// `compression.type` (only `producer`: batches are stored as produced, never recompressed),
+/// `unclean.leader.election.enable`, `preallocate`, `message.downconversion.enable` (booleans),
+/// `file.delete.delay.ms`, `segment.jitter.ms`, `max.compaction.lag.ms` (non-negative integers),
+/// `min.cleanable.dirty.ratio` (0 to 1).
+pub const STORED_ONLY_KEYS: &[&str] = &[
+    "compression.type",
+    "unclean.leader.election.enable",
+    "preallocate",
+    "message.downconversion.enable",
+    "file.delete.delay.ms",
+    "segment.jitter.ms",
+    "max.compaction.lag.ms",
+    "min.cleanable.dirty.ratio",
+];
+
+/// Every topic config name `from_props` accepts (plus [`STORED_ONLY_KEYS`]).
 pub const KNOWN_KEYS: &[&str] = &[
     "retention.ms",
     "retention.bytes",
@@ -226,6 +246,36 @@ impl LogConfig {
             "min.insync.replicas" => {
                 self.min_insync_replicas = int(k, value, 1, i32::MAX.into())? as u32
             }
+            "compression.type" if value == "producer" => {
+                self.stored_only.insert(key.into(), value.into());
+            }
+            "compression.type" => {
+                return Err(invalid(
+                    k,
+                    value,
+                    "only producer is supported: batches are stored as produced",
+                ))
+            }
+            "unclean.leader.election.enable" | "preallocate" | "message.downconversion.enable" => {
+                if value != "true" && value != "false" {
+                    return Err(invalid(k, value, "expected true or false"));
+                }
+                self.stored_only.insert(key.into(), value.into());
+            }
+            "file.delete.delay.ms" | "segment.jitter.ms" | "max.compaction.lag.ms" => {
+                int(k, value, 0, i64::MAX)?;
+                self.stored_only.insert(key.into(), value.trim().into());
+            }
+            "min.cleanable.dirty.ratio" => {
+                let v: f64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(k, value, "not a number"))?;
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(invalid(k, value, "must be in [0, 1]"));
+                }
+                self.stored_only.insert(key.into(), value.trim().into());
+            }
             _ => return Err(ConfigError::Unknown(key.to_string())),
         }
         Ok(())
@@ -282,6 +332,9 @@ impl LogConfig {
             self.message_timestamp_difference_max_ms.to_string(),
         );
         put("min.insync.replicas", self.min_insync_replicas.to_string());
+        for (k, v) in &self.stored_only {
+            m.insert(k.clone(), v.clone());
+        }
         m
     }
 
@@ -336,6 +389,8 @@ mod tests {
             ("segment.bytes", "1024"),
             ("message.timestamp.type", "LogAppendTime"),
             ("flush.ms", "1000"),
+            ("compression.type", "producer"),
+            ("min.cleanable.dirty.ratio", "0.5"),
         ]))
         .unwrap();
         assert_eq!(c.retention_ms, None);
@@ -365,6 +420,9 @@ mod tests {
             ("retention.ms", "-2"),
             ("message.timestamp.type", "Now"),
             ("flush.messages", "0"),
+            ("compression.type", "gzip"),
+            ("preallocate", "yes"),
+            ("min.cleanable.dirty.ratio", "2"),
         ] {
             assert!(
                 matches!(

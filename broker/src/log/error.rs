@@ -68,6 +68,16 @@ pub enum LogError {
         /// The log end offset.
         log_end: i64,
     },
+    /// Records waiting to become durable were removed by a truncation (replication) first.
+    #[error(
+        "offsets up to {target} were truncated away (log end {log_end}) before becoming durable"
+    )]
+    Truncated {
+        /// The offset the waiter needed durable.
+        target: i64,
+        /// The log end after the truncation.
+        log_end: i64,
+    },
     /// The partition was closed or deleted.
     #[error("partition closed")]
     Closed,
@@ -77,6 +87,9 @@ pub enum LogError {
     /// A partition with that name already exists.
     #[error("partition {0} already exists")]
     PartitionExists(String),
+    /// A topic name that Kafka would reject (and that could escape the data directory).
+    #[error("invalid topic name {0:?}: 1-249 characters of [a-zA-Z0-9._-], not . or ..")]
+    InvalidTopic(String),
     /// No partition with that name.
     #[error("unknown partition {0}")]
     UnknownPartition(String),

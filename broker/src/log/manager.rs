@@ -54,6 +54,17 @@ pub fn parse_dir_name(name: &str) -> Option<(String, i32)> {
     (!topic.is_empty()).then(|| (topic.to_string(), p))
 }
 
+/// Kafka's legal topic names: 1-249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn valid_topic_name(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= 249
+        && topic != "."
+        && topic != ".."
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
 fn encode_config(config: &LogConfig) -> Vec<u8> {
     let mut s = String::new();
     for (k, v) in config.to_props() {
@@ -172,6 +183,9 @@ impl LogManager {
         partition: i32,
         config: LogConfig,
     ) -> LogResult<Arc<Partition>> {
+        if !valid_topic_name(topic) || partition < 0 {
+            return Err(LogError::InvalidTopic(format!("{topic}-{partition}")));
+        }
         let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
         let key = (topic.to_string(), partition);
         let name = format!("{topic}-{partition}");
@@ -304,6 +318,10 @@ mod tests {
         assert_eq!(parse_dir_name("-1"), None);
         assert_eq!(parse_dir_name("t--1"), Some(("t-".into(), 1)));
         assert_eq!(parse_dir_name("t-x"), None);
+        assert!(valid_topic_name("orders.v2_x-1"));
+        for bad in ["", ".", "..", "a/b", "a b", &"x".repeat(250)] {
+            assert!(!valid_topic_name(bad), "{bad}");
+        }
         let c = LogConfig::default();
         assert_eq!(decode_config(&c, &encode_config(&c)).unwrap(), c);
     }

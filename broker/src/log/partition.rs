@@ -6,7 +6,7 @@
 //! read(offset, max_bytes, max_offset_exclusive) -> LogResult<ReadResult>
 //! offset_for_timestamp(ts), log_start_offset(), log_end_offset(), durable_offset()
 //! subscribe() -> watch::Receiver<i64>   (log end offset; changes on every append)
-//! truncate_to(offset), leader_epoch_cache(), end_offset_for_epoch(epoch)
+//! truncate_to(offset).await, leader_epoch_cache(), end_offset_for_epoch(epoch)
 //! tick(), close(), offline()
 //! ```
 //!
@@ -160,18 +160,20 @@ impl Partition {
         flush_due: bool,
         durability: Durability,
     ) -> LogResult<()> {
-        if info.duplicate {
-            return match durability {
-                Durability::Durable => self.wait_durable(info.last_offset + 1).await,
-                Durability::PageCache => Ok(()),
-            };
-        }
-        self.end.send_replace(info.last_offset + 1);
         let wait = match policy {
             FlushPolicy::Durable => durability == Durability::Durable,
             FlushPolicy::EveryAppend => true,
             FlushPolicy::Interval { .. } => false,
         };
+        if info.duplicate {
+            // The original append may still be waiting for its fsync: the retry waits the same way.
+            return if wait {
+                self.wait_durable(info.last_offset + 1).await
+            } else {
+                Ok(())
+            };
+        }
+        self.end.send_replace(info.last_offset + 1);
         if wait {
             self.wait_durable(info.last_offset + 1).await
         } else {
@@ -188,6 +190,20 @@ impl Partition {
         loop {
             match self.commit.poll(&mut rx, target)? {
                 Wait::Done => return Ok(()),
+                Wait::StartSync if *self.end.borrow() < target => {
+                    // Give the sync flag back untouched: there is nothing to sync for us.
+                    self.commit.finish(Ok(self.commit.durable_offset()));
+                    return Err(LogError::Truncated {
+                        target,
+                        log_end: *self.end.borrow(),
+                    });
+                }
+                Wait::Pending if *self.end.borrow() < target => {
+                    return Err(LogError::Truncated {
+                        target,
+                        log_end: *self.end.borrow(),
+                    });
+                }
                 Wait::StartSync => {
                     tokio::spawn(self.clone().run_sync());
                 }
@@ -302,20 +318,43 @@ impl Partition {
         self.commit.durable_offset()
     }
 
+    /// The durable offset (and a sync failure), updated after every group commit.
+    pub fn durable_watch(&self) -> watch::Receiver<crate::log::group_commit::DurableState> {
+        self.commit.subscribe()
+    }
+
     /// The log end offset, updated on every append (and truncation): fetches long-poll on it.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.end.subscribe()
     }
 
-    /// Cuts the log to `offset` (replication).
-    pub fn truncate_to(&self, offset: i64) -> LogResult<()> {
-        let end = self.with_log(|log| {
+    /// Cuts the log to `offset` (replication). Waits for an in-flight group commit first, so a
+    /// sync planned before the truncation cannot record a recovery point past the new end.
+    pub async fn truncate_to(&self, offset: i64) -> LogResult<()> {
+        let mut rx = self.commit.subscribe();
+        while !self.commit.try_begin() {
+            if rx.changed().await.is_err() {
+                return Err(LogError::Closed);
+            }
+        }
+        let result = self.with_log(|log| {
             log.truncate_to(offset)?;
-            Ok(log.log_end_offset())
-        })?;
-        self.commit.truncated(end);
-        self.end.send_replace(end);
-        Ok(())
+            Ok((log.log_end_offset(), log.durable_offset()))
+        });
+        match result {
+            Ok((end, durable)) => {
+                // The end first: waiters woken by `finish` must see that their offsets are gone.
+                self.end.send_replace(end);
+                self.commit.truncated(durable);
+                self.commit.finish(Ok(durable));
+                Ok(())
+            }
+            Err(e) => {
+                let durable = self.commit.durable_offset();
+                self.commit.finish(Ok(durable));
+                Err(e)
+            }
+        }
     }
 
     /// A copy of the leader epoch cache.

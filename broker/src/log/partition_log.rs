@@ -550,10 +550,17 @@ impl PartitionLog {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
-        if self.recovery_point > offset {
-            self.write_offsets_checkpoint(offset)?;
+        // The log will end at the start of the batch holding `offset`, which may be below it.
+        let new_end = match self.segment_for(offset) {
+            Some(seg) => seg
+                .locate(offset)?
+                .map_or(offset, |(_, h)| h.base_offset.min(offset)),
+            None => offset,
+        };
+        if self.recovery_point > new_end {
+            self.write_offsets_checkpoint(new_end)?;
         }
-        self.synced_offset = self.synced_offset.min(offset);
+        self.synced_offset = self.synced_offset.min(new_end);
         let dir = self.dir.clone();
         let first = self.first_base();
         let doomed: Vec<i64> = self
@@ -571,7 +578,6 @@ impl PartitionLog {
         let active = self.active_mut();
         active.truncate_to(&*dir, offset)?;
         active.file().sync()?;
-        dir.sync()?;
         let end = self.log_end_offset();
         if self.leader_epochs.truncate_from_end(end) {
             self.write_leader_epochs()?;
@@ -583,6 +589,8 @@ impl PartitionLog {
                 }
             }
         }
+        // Removed segments and snapshots must stay removed: new data will reuse their offsets.
+        dir.sync()?;
         self.pending_snapshot = None;
         self.producers = crate::log::recovery::rebuild_producers(
             &*dir,
@@ -620,16 +628,27 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// First offset whose batch max timestamp is >= `ts`, with that timestamp (header-level: the
-    /// base offset of the first batch reaching `ts`).
+    /// The first record with timestamp >= `ts`, as (offset, timestamp): the time index and batch
+    /// headers find the batch, then that one batch's records are walked (decompressed if needed).
     pub fn offset_for_timestamp(&self, ts: i64) -> LogResult<Option<(i64, i64)>> {
         for seg in self.segments.values() {
-            if let Some((_, h)) = seg.locate_timestamp(ts)? {
-                return Ok(Some((
-                    h.base_offset.max(self.log_start_offset),
-                    h.max_timestamp,
-                )));
-            }
+            let Some((pos, h)) = seg.locate_timestamp(ts)? else {
+                continue;
+            };
+            let bytes = seg.read(pos, h.total_bytes())?;
+            let start = self.log_start_offset;
+            let exact = sluice_protocol::record::RecordBatch::parse(bytes)
+                .ok()
+                .and_then(|b| {
+                    b.records()
+                        .ok()?
+                        .filter_map(Result::ok)
+                        .find(|r| r.timestamp() >= ts && r.offset() >= start)
+                        .map(|r| (r.offset(), r.timestamp()))
+                });
+            return Ok(Some(
+                exact.unwrap_or((h.base_offset.max(start), h.max_timestamp)),
+            ));
         }
         Ok(None)
     }

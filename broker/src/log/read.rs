@@ -148,15 +148,14 @@ impl ReadPlan {
             return Ok(ReadOutcome::Truncated);
         }
         let len = max_bytes.max(self.first_batch_bytes).min(available);
-        let mut buf = bytes::BytesMut::zeroed(len);
-        if let Err(e) = self.file.read_at(self.position, &mut buf) {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                // Truncated under us (replication); the caller retries from a fresh plan.
-                return Ok(ReadOutcome::Truncated);
+        let buf = match self.file.read_bytes(self.position, len) {
+            Ok(buf) => buf,
+            // Truncated under us (replication); the caller retries from a fresh plan.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Ok(ReadOutcome::Truncated)
             }
-            return Err(e.into());
-        }
-        let buf = buf.freeze();
+            Err(e) => return Err(e.into()),
+        };
         let mut at = 0usize;
         let mut next = -1;
         while at < buf.len() {

@@ -13,8 +13,9 @@
 //!    cut there and every later segment deleted. Below the recovery point it is corruption of
 //!    durable data: the partition goes offline with an error naming the file and position.
 //! 5. Rebuild the leader epoch cache (checkpoint plus the epochs of scanned batches, cut to the log)
-//!    and the producer state (newest snapshot at or below the end, then replay), fsync what was
-//!    scanned and rebuilt, and write the recovery point = log end.
+//!    and the producer state (newest snapshot at or below the end, then replay). What was scanned
+//!    and rebuilt joins the next group commit (nothing is fsynced while opening); the recovery
+//!    point advances when that sync has run.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -145,6 +146,7 @@ fn open_inner(
         Ok(Some(p)) => LeaderEpochCache::decode(&p).unwrap_or_default(),
         _ => LeaderEpochCache::new(),
     };
+    let epochs_on_disk = epochs.clone();
     let entries_max = config.index_entries_max();
     let interval = config.index_interval_bytes;
     let mut segments = BTreeMap::new();
@@ -215,12 +217,17 @@ fn open_inner(
             }
             warn!(file = %path.display(), position, reason, "truncating a torn log tail");
             seg.file().truncate(position)?;
+            // The cut must be durable before anything can be appended after it: otherwise a later
+            // segment could become durable while this one still ends in garbage on disk, and the
+            // recovery point would then vouch for the garbage.
+            seg.file().sync()?;
             segments.insert(base, seg);
             for &later in &bases[i + 1..] {
                 for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
                     dir.remove(&file_name(later, s))?;
                 }
             }
+            dir.sync()?;
             break;
         }
         prev_end = Some(seg.next_offset());
@@ -242,7 +249,19 @@ fn open_inner(
             break;
         }
     }
-    if segments.is_empty() {
+    // A crash can lose unsynced data below a log start that was already checkpointed (retention or
+    // DeleteRecords ran on it). Offsets below the log start are never handed out again: the log
+    // restarts empty at the log start.
+    let end_now = segments
+        .values()
+        .next_back()
+        .map_or(log_start, |s| s.next_offset());
+    if segments.is_empty() || end_now < log_start {
+        for base in std::mem::take(&mut segments).into_keys() {
+            for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                dir.remove(&file_name(base, s))?;
+            }
+        }
         let seg = Segment::create(&*dir, log_start, entries_max, interval)?;
         to_sync.push(seg.file().clone());
         segments.insert(log_start, seg);
@@ -252,13 +271,18 @@ fn open_inner(
     let end = segments
         .values()
         .next_back()
-        .map(|s| s.next_offset())
-        .unwrap_or(log_start);
-    if log_start > end {
-        log_start = end;
-    }
+        .map_or(log_start, |s| s.next_offset());
     epochs.truncate_from_end(end);
     epochs.truncate_from_start(log_start);
+    // The active segment's index lives in memory: index files left on disk by an earlier life of
+    // the segment (before a crash cut or a truncation changed it) would be stale, so they go. The
+    // removal is made durable by the first group commit, before the recovery point can pass them.
+    if !clean {
+        if let Some(&last) = segments.keys().next_back() {
+            dir.remove(&file_name(last, INDEX_SUFFIX))?;
+            dir.remove(&file_name(last, TIME_INDEX_SUFFIX))?;
+        }
+    }
     // Sealed segments need index files on disk.
     let last_base = *segments.keys().next_back().expect("non-empty");
     for (base, seg) in segments.iter_mut() {
@@ -267,10 +291,18 @@ fn open_inner(
         }
     }
     let producers = rebuild_producers(&*dir, &segments, log_start, end)?;
-    for f in &to_sync {
-        f.sync()?;
-    }
+    // Make the removals above durable now: a segment dropped here (after a hole, empty, or below
+    // the log start) must not come back after the next crash, once new segments may have been
+    // created over the same offsets.
     dir.sync()?;
+    // After an unclean shutdown the scanned files may exist only in the page cache (the process
+    // died, the kernel did not): they join the next group commit instead of being fsynced here, so
+    // opening never waits on the disk, and the recovery point stays where it was until that sync.
+    let (synced_offset, pending_files) = if clean {
+        (end, Vec::new())
+    } else {
+        (recovery_point.min(end), to_sync)
+    };
     let mut log = PartitionLog {
         dir: dir.clone(),
         config,
@@ -279,24 +311,27 @@ fn open_inner(
         leader_epochs: epochs,
         producers,
         active_created_ms: now_ms,
-        synced_offset: end,
+        synced_offset,
         recovery_point,
         last_checkpoint_ms: now_ms,
-        pending_files: Vec::new(),
-        dir_dirty: false,
+        pending_files,
+        dir_dirty: !clean,
         pending_snapshot: None,
         unflushed_messages: 0,
         first_unflushed_ms: None,
     };
-    log.write_leader_epochs()?;
-    if !clean || recovery_point != end {
+    if log.leader_epochs != epochs_on_disk || !dir.exists(LEADER_EPOCH_CHECKPOINT)? {
+        log.write_leader_epochs()?;
+    }
+    if recovery_point > end || (clean && recovery_point != end) {
+        let rp = if clean { end } else { recovery_point.min(end) };
         crate::log::checkpoint::write_atomic_in(
             &*dir,
             OFFSETS_CHECKPOINT,
-            &encode_offsets(log_start, end),
+            &encode_offsets(log_start, rp),
         )
         .map_err(io_err)?;
-        log.recovery_point = end;
+        log.recovery_point = rp;
     }
     info!(dir = %dir.path().display(), log_start, end, clean, "partition log opened");
     Ok(log)
@@ -324,16 +359,18 @@ pub(crate) fn rebuild_producers(
     let mut state = ProducerState::new();
     let mut from = log_start;
     while let Some(off) = snaps.pop() {
-        match read_checked_in(dir, &file_name(off, SNAPSHOT_SUFFIX))
-            .map_err(io_err)?
-            .map(|p| ProducerState::decode(&p))
-        {
-            Some(Ok(s)) => {
+        let name = file_name(off, SNAPSHOT_SUFFIX);
+        match read_checked_in(dir, &name).map(|p| p.map(|p| ProducerState::decode(&p))) {
+            Ok(Some(Ok(s))) => {
                 state = s;
                 from = off.max(log_start);
                 break;
             }
-            _ => warn!(dir = %dir.path().display(), off, "skipping unreadable producer snapshot"),
+            _ => {
+                // A snapshot is a cache of the log: a bad one is dropped and replay goes further back.
+                warn!(dir = %dir.path().display(), off, "removing an unreadable producer snapshot");
+                dir.remove(&name)?;
+            }
         }
     }
     for seg in segments.values() {

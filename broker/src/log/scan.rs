@@ -55,17 +55,21 @@ pub fn scan(
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_pos = 0u64;
     let mut pos = from;
+    let mut steps = 0usize;
     let invalid = |position, reason: String| Ok(ScanEnd::Invalid { position, reason });
     while pos < end {
         let remaining = end - pos;
         if remaining < HEADER_BYTES as u64 {
             return invalid(pos, format!("short batch header: {remaining} bytes"));
         }
-        let prefetch = if verify {
+        // A header-only walk starts with single headers (a lookup usually needs one or two) and
+        // prefetches more once it is clearly walking many batches.
+        let prefetch = if verify || steps < 2 {
             HEADER_BYTES
         } else {
             HEADER_SCAN_PREFETCH_BYTES
         };
+        steps += 1;
         fill(
             file,
             &mut buf,

@@ -8,7 +8,7 @@
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::log::batch::{Header, HEADER_BYTES};
 use crate::log::offset_index::{IndexBuf, OffsetIndex};
@@ -121,8 +121,15 @@ impl Segment {
         let mut seg = Segment::empty(base_offset, log, index_entries_max, index_interval_bytes);
         if let Some(index) = seg.load_offset_index(dir)? {
             seg.index = index;
-            // Find the end: scan headers from the last index entry.
+            // Find the end: scan headers from the last index entry, which must point at a batch
+            // starting at its offset (else the index is stale: rebuild it).
             let (off, pos) = seg.index.last().unwrap_or((base_offset, 0));
+            let mut head = [0u8; HEADER_BYTES];
+            let entry_ok = seg.log.read_at(u64::from(pos), &mut head).is_ok()
+                && Header::parse(&head).is_ok_and(|h| pos == 0 || h.base_offset == off);
+            if !entry_ok {
+                return Segment::rebuild(seg);
+            }
             let mut next = off;
             let end = scan(
                 &*seg.log,
@@ -136,7 +143,8 @@ impl Segment {
                 },
             )?;
             if let ScanEnd::Invalid { .. } = end {
-                return Ok(Err(end));
+                // Either the index is stale or the log is bad: a full header scan tells which.
+                return Segment::rebuild(seg);
             }
             seg.next_offset = next.max(base_offset);
             seg.bytes_since_index_entry = seg.log.len() - u64::from(pos);
@@ -155,6 +163,18 @@ impl Segment {
                 }
             }
         }
+        Segment::rebuild(seg)
+    }
+
+    /// Rebuilds `seg`'s in-memory indexes with a header-only scan of its whole file.
+    fn rebuild(mut seg: Segment) -> io::Result<Result<Segment, ScanEnd>> {
+        seg.index = OffsetIndex::new(seg.base_offset, seg.index.max_entries());
+        seg.time_index = TimeIndex::new(seg.base_offset);
+        seg.next_offset = seg.base_offset;
+        seg.max_timestamp = -1;
+        seg.first_batch_timestamp = None;
+        seg.bytes_since_index_entry = 0;
+        seg.indexes_written = false;
         let log = seg.log.clone();
         let end = scan(&*log, 0, log.len(), false, None, |pos, h, _| {
             seg.track(h, pos);
@@ -349,9 +369,7 @@ impl Segment {
 
     /// Reads `len` bytes at `pos` into one buffer (one pread, no per-batch copy).
     pub fn read(&self, pos: u64, len: usize) -> io::Result<Bytes> {
-        let mut buf = BytesMut::zeroed(len);
-        self.log.read_at(pos, &mut buf)?;
-        Ok(buf.freeze())
+        self.log.read_bytes(pos, len)
     }
 
     /// Removes every batch containing an offset >= `offset`; returns the bytes removed.
@@ -453,6 +471,42 @@ mod tests {
             size: b.len() as u64,
         };
         seg.append(&[IoSlice::new(b)], &[a]).unwrap();
+    }
+
+    proptest::proptest! {
+        /// Offset and timestamp lookups through the sparse indexes agree with a linear scan of
+        /// the batches, for the in-memory indexes and for the ones written to disk and reloaded.
+        #[test]
+        fn lookups_agree_with_a_linear_scan(
+            shapes in proptest::collection::vec((1i32..6, 0usize..400, -20i64..50), 1..60),
+            interval in 1u64..2000,
+            probes in proptest::collection::vec(0i64..400, 1..40),
+        ) {
+            let d = MemDirectory::new();
+            let mut seg = Segment::create(&d, 1000, 10_000, interval).unwrap();
+            let mut batches = vec![]; // (position, base, last, max timestamp)
+            let (mut off, mut ts) = (1000i64, 1000i64);
+            for (n, size, dt) in shapes {
+                ts += dt;
+                let b = batch(off, n, ts, None, &vec![1u8; size]);
+                let max_ts = Header::parse(&b).unwrap().max_timestamp;
+                batches.push((seg.size(), off, off + i64::from(n) - 1, max_ts));
+                append(&mut seg, &b);
+                off += i64::from(n);
+            }
+            seg.write_indexes(&d).unwrap();
+            let reloaded = Segment::open_trusted(&d, 1000, 10_000, interval).unwrap().unwrap();
+            for s in [&seg, &reloaded] {
+                for &p in &probes {
+                    let target = 1000 + p;
+                    let expected = batches.iter().find(|b| b.2 >= target).map(|b| (b.0, b.1));
+                    proptest::prop_assert_eq!(s.locate(target).unwrap().map(|(pos, h)| (pos, h.base_offset)), expected);
+                    let t = 1000 + p / 2;
+                    let expected = batches.iter().find(|b| b.3 >= t).map(|b| (b.0, b.1));
+                    proptest::prop_assert_eq!(s.locate_timestamp(t).unwrap().map(|(pos, h)| (pos, h.base_offset)), expected);
+                }
+            }
+        }
     }
 
     #[test]

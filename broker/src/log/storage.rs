@@ -36,6 +36,13 @@ pub trait Storage: Send + Sync + Debug {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Reads exactly `len` bytes at `pos` into a new buffer (fails with `UnexpectedEof` if the file
+    /// is shorter). Backends may skip zero-filling the buffer first.
+    fn read_bytes(&self, pos: u64, len: usize) -> io::Result<bytes::Bytes> {
+        let mut buf = bytes::BytesMut::zeroed(len);
+        self.read_at(pos, &mut buf)?;
+        Ok(buf.freeze())
+    }
     /// A read-only memory map of the whole file, when the backend has real files. Only used for
     /// files that are never truncated while mapped (sealed indexes).
     fn map(&self) -> io::Result<Option<memmap2::Mmap>> {
@@ -94,16 +101,59 @@ impl Storage for FileStorage {
         self.file.read_exact_at(buf, pos)
     }
 
+    fn read_bytes(&self, pos: u64, len: usize) -> io::Result<bytes::Bytes> {
+        use std::os::fd::AsRawFd;
+        let mut buf: Vec<u8> = Vec::with_capacity(len);
+        while buf.len() < len {
+            let filled = buf.len();
+            let spare = buf.spare_capacity_mut();
+            let offset = libc::off_t::try_from(pos + filled as u64).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "read position too large")
+            })?;
+            // SAFETY: `spare` is writable memory of `spare.len()` bytes owned by `buf`; pread writes
+            // at most that many bytes into it and returns how many it wrote.
+            let n = unsafe {
+                libc::pread(
+                    self.file.as_raw_fd(),
+                    spare.as_mut_ptr().cast(),
+                    spare.len(),
+                    offset,
+                )
+            };
+            match n {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "read past end",
+                    ))
+                }
+                n if n < 0 => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+                // SAFETY: pread initialised the first `n` bytes of the spare capacity.
+                n => unsafe { buf.set_len(filled + n as usize) },
+            }
+        }
+        Ok(bytes::Bytes::from(buf))
+    }
+
     fn append(&self, bufs: &[IoSlice<'_>]) -> io::Result<()> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        let mut owned: Vec<IoSlice<'_>> = bufs.to_vec();
+        let mut owned: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).copied().collect();
         let mut slices: &mut [IoSlice<'_>] = &mut owned;
         let mut file = &self.file;
-        while !slices.is_empty() {
+        let mut written = 0usize;
+        while written < total {
             match file.write_vectored(slices) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
-                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Ok(n) => {
+                    written += n;
+                    IoSlice::advance_slices(&mut slices, n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // A partial write leaves the file longer than `len`; cut it back so the next
@@ -228,6 +278,8 @@ mod tests {
         f.read_at(0, &mut all).unwrap();
         assert_eq!(&all, b"hello!");
         assert!(f.read_at(3, &mut [0u8; 10]).is_err());
+        assert_eq!(&f.read_bytes(1, 4).unwrap()[..], b"ello");
+        assert!(f.read_bytes(3, 10).is_err());
         f.sync().unwrap();
         d.rename("a", "b").unwrap();
         d.sync().unwrap();
