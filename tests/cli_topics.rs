@@ -163,3 +163,49 @@ fn errors_are_one_line_with_a_non_zero_exit() {
     assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
     assert!(out.stderr.contains("cannot connect"), "{}", out.stderr);
 }
+
+#[test]
+fn topic_alter_sets_and_removes_configs_keeping_the_others() {
+    let broker = Broker::start();
+    sluice(
+        &broker,
+        &[
+            "topic",
+            "create",
+            "cfg",
+            "-c",
+            "retention.ms=3600000",
+            "-c",
+            "cleanup.policy=compact",
+        ],
+        b"",
+    )
+    .assert_success("topic create");
+    sluice(
+        &broker,
+        &[
+            "topic",
+            "alter",
+            "cfg",
+            "--config",
+            "segment.bytes=1048576",
+            "--delete-config",
+            "cleanup.policy",
+        ],
+        b"",
+    )
+    .assert_success("topic alter");
+    let out = sluice(&broker, &["topic", "describe", "cfg", "--json"], b"");
+    out.assert_success("topic describe");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["configs"]["retention.ms"], "3600000", "kept: {v}");
+    assert_eq!(v["configs"]["segment.bytes"], "1048576", "set: {v}");
+    assert_eq!(
+        v["configs"]["cleanup.policy"], "delete",
+        "back to the default: {v}"
+    );
+
+    let out = sluice(&broker, &["topic", "alter", "cfg"], b"");
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("nothing to change"), "{}", out.stderr);
+}

@@ -23,6 +23,8 @@ use crate::limits::METADATA_RETRIES_MAX;
 
 /// DescribeConfigs / AlterConfigs resource type of a topic.
 const RESOURCE_TOPIC: i8 = 2;
+/// DescribeConfigs config source of a value set on the topic (DYNAMIC_TOPIC_CONFIG).
+const CONFIG_SOURCE_TOPIC: i8 = 1;
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,6 +292,56 @@ impl Admin {
 
     /// A topic's configs (DescribeConfigs), sorted by name; sensitive values are left out.
     pub async fn topic_configs(&self, name: &str) -> Result<Vec<(String, String)>, AdminError> {
+        Ok(self
+            .describe_configs(name)
+            .await?
+            .into_iter()
+            .map(|(k, v, _)| (k, v))
+            .collect())
+    }
+
+    /// The configs set on the topic itself (not broker defaults), sorted by name.
+    pub async fn topic_config_overrides(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(String, String)>, AdminError> {
+        Ok(self
+            .describe_configs(name)
+            .await?
+            .into_iter()
+            .filter(|(_, _, is_override)| *is_override)
+            .map(|(k, v, _)| (k, v))
+            .collect())
+    }
+
+    /// Sets some of a topic's configs and removes others (back to their defaults), keeping the
+    /// rest: the overrides are read, merged, and written back with AlterConfigs.
+    pub async fn update_topic_configs(
+        &self,
+        name: &str,
+        set: &[(String, String)],
+        remove: &[String],
+    ) -> Result<(), AdminError> {
+        let mut configs: std::collections::BTreeMap<String, String> = self
+            .topic_config_overrides(name)
+            .await?
+            .into_iter()
+            .collect();
+        for k in remove {
+            configs.remove(k);
+        }
+        for (k, v) in set {
+            configs.insert(k.clone(), v.clone());
+        }
+        let configs: Vec<(String, String)> = configs.into_iter().collect();
+        self.alter_topic_configs(name, &configs).await
+    }
+
+    /// (name, value, set on the topic) for each non-sensitive config, sorted by name.
+    async fn describe_configs(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(String, String, bool)>, AdminError> {
         let request = Request::DescribeConfigs(wd::DescribeConfigsRequest {
             resources: vec![wd::DescribeConfigsResource {
                 resource_type: RESOURCE_TOPIC,
@@ -316,7 +368,11 @@ impl Admin {
             }
             for c in result.configs {
                 if !c.is_sensitive {
-                    out.push((c.name, c.value.unwrap_or_default()));
+                    // v1+ says where a value comes from (1: set on the topic); v0 only whether
+                    // it is a default.
+                    let is_override = c.config_source == CONFIG_SOURCE_TOPIC
+                        || (c.config_source < 0 && !c.is_default);
+                    out.push((c.name, c.value.unwrap_or_default(), is_override));
                 }
             }
         }
@@ -324,7 +380,8 @@ impl Admin {
         Ok(out)
     }
 
-    /// Sets a topic's configs (AlterConfigs: the given set replaces every non-default value).
+    /// Replaces a topic's configs (AlterConfigs: the given set replaces every value set on the
+    /// topic; see [`Admin::update_topic_configs`] to change some and keep the others).
     pub async fn alter_topic_configs(
         &self,
         name: &str,

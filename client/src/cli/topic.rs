@@ -46,6 +46,20 @@ pub enum TopicCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set or remove topic configs, keeping the others
+    #[command(
+        after_help = "Example:\n  sluice topic alter orders --config retention.ms=3600000 --delete-config cleanup.policy"
+    )]
+    Alter {
+        /// The topic's name
+        name: String,
+        /// A config to set, key=value (repeatable)
+        #[arg(long, short = 'c', value_name = "KEY=VALUE")]
+        config: Vec<KeyValue>,
+        /// A config to return to its default (repeatable)
+        #[arg(long, value_name = "KEY")]
+        delete_config: Vec<String>,
+    },
     /// Delete a topic and its data
     #[command(after_help = "Example:\n  sluice topic delete orders")]
     Delete {
@@ -101,6 +115,22 @@ pub async fn run(global: &Global, cmd: TopicCommand) -> anyhow::Result<()> {
             } else {
                 print!("{}", describe_table(&d));
             }
+        }
+        TopicCommand::Alter {
+            name,
+            config,
+            delete_config,
+        } => {
+            if config.is_empty() && delete_config.is_empty() {
+                anyhow::bail!("nothing to change: give --config KEY=VALUE or --delete-config KEY");
+            }
+            let set: Vec<(String, String)> =
+                config.into_iter().map(|kv| (kv.key, kv.value)).collect();
+            admin
+                .update_topic_configs(&name, &set, &delete_config)
+                .await
+                .with_context(|| format!("cannot alter topic {name}"))?;
+            eprintln!("altered topic {name}");
         }
         TopicCommand::Delete { name } => {
             admin

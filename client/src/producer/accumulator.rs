@@ -22,6 +22,9 @@ use sluice_protocol::record::{
 use super::outcome::BatchOutcome;
 use crate::error::ProduceError;
 
+/// Initial buffer of a partition's first batch; later batches start at their predecessor's size.
+const FIRST_BATCH_BYTES: usize = 16 * 1024;
+
 /// Settings of the accumulator.
 #[derive(Debug, Clone)]
 pub struct AccumulatorConfig {
@@ -96,6 +99,9 @@ struct PartitionQueue {
     ready: VecDeque<ReadyBatch>,
     in_flight: usize,
     next_sequence: i32,
+    /// Size of the last batch sealed here: the next batch's buffer starts that big, so busy
+    /// partitions never regrow their buffer and quiet ones do not hold `batch.size` each.
+    last_batch_bytes: usize,
     /// (original base sequence, record count) of batches the broker rejected for good: the
     /// broker never saw their sequence numbers, so every later batch moves down by their count.
     rejected: Vec<(i32, i32)>,
@@ -160,6 +166,7 @@ impl Accumulator {
             ready: VecDeque::new(),
             in_flight: 0,
             next_sequence: 0,
+            last_batch_bytes: FIRST_BATCH_BYTES,
             rejected: Vec::new(),
         })
     }
@@ -193,7 +200,9 @@ impl Accumulator {
             }
         }
         if q.open.is_none() {
-            let capacity = (record_bytes + 61).max(batch_size.min(1 << 20) + 1024);
+            let capacity = (q.last_batch_bytes + 1024)
+                .min(batch_size + 1024)
+                .max(record_bytes + 128);
             let options = BatchOptions {
                 compression,
                 producer_id: identity.producer_id,
@@ -392,6 +401,7 @@ impl PartitionQueue {
             return Ok(());
         };
         let n_records = open.builder.records_count();
+        self.last_batch_bytes = open.builder.estimated_bytes();
         let base_sequence = open.builder.options().base_sequence;
         let data = match open.builder.finish() {
             Ok(d) => d,
