@@ -16,7 +16,7 @@ const TOPIC: &str = "durable";
 const PARTITIONS: i32 = 3;
 const KILLS: usize = 3;
 /// Acknowledgements to wait for between two kills, so each kill lands mid-stream.
-const ACKS_BETWEEN_KILLS: usize = 400;
+const ACKS_BETWEEN_KILLS: usize = 1000;
 const PROGRESS_DEADLINE: Duration = Duration::from_secs(90);
 
 #[derive(Debug, Default)]

@@ -10,6 +10,7 @@ use sluice_broker::server::{Server, ServerError};
 use sluice_protocol::wire::messages::api_versions::ApiVersionsRequest;
 use sluice_protocol::wire::messages::metadata::MetadataRequest;
 use sluice_protocol::wire::{ApiKey, Request, Response};
+use tokio::io::AsyncReadExt;
 
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
@@ -101,4 +102,36 @@ async fn invalid_topic_defaults_refuse_to_start() {
         .insert("retention.ms".to_string(), "soon".to_string());
     let err = Server::open(config).await.expect_err("invalid default");
     assert!(err.to_string().contains("retention.ms"), "{err}");
+}
+
+#[tokio::test]
+async fn shutdown_answers_requests_in_flight_before_closing() {
+    let broker = TestBroker::start().await;
+    let mut conn = broker.connect().await;
+    create_topic(&mut conn, "drain", 1, &[]).await;
+    // A long-poll that would wait 30 s, and a request pipelined behind it.
+    let fetch = conn
+        .send(11, &fetch_request("drain", 0, 0, 30_000, 1))
+        .await;
+    let probe = conn
+        .send(2, &Request::ApiVersions(ApiVersionsRequest {}))
+        .await;
+    // Requests the broker has not read yet are not in flight: wait until it has read both.
+    let context = broker.broker.clone();
+    let end = tokio::time::Instant::now() + DEADLINE;
+    while context.requests_received() < 3 {
+        assert!(tokio::time::Instant::now() < end, "requests never arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let stopping = tokio::spawn(broker.stop());
+    // Both are answered, in order, well before the long-poll's own deadline.
+    let (got, _) = conn.recv(ApiKey::Fetch, 11).await;
+    assert_eq!(got, fetch);
+    let (got, _) = conn.recv(ApiKey::ApiVersions, 2).await;
+    assert_eq!(got, probe);
+    stopping.await.expect("stopped cleanly");
+    // Then the connection is closed.
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(DEADLINE, conn.stream.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
 }

@@ -1,5 +1,6 @@
 //! The optional TOML config file (`--config FILE`). Unknown keys are an error, so a typo never
-//! silently leaves a setting at its default.
+//! silently leaves a setting at its default. Keys are the flag names in snake_case; Kafka's broker
+//! property names are accepted too where one exists (quoted: `"num.partitions" = 3`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,17 +21,22 @@ pub struct FileConfig {
     /// See `--data-dir`.
     pub data_dir: Option<PathBuf>,
     /// See `--node-id`.
+    #[serde(alias = "broker.id", alias = "node.id")]
     pub node_id: Option<i32>,
     /// See `--auto-create-topics` (Kafka's `auto.create.topics.enable`).
     #[serde(alias = "auto.create.topics.enable")]
     pub auto_create_topics: Option<bool>,
     /// See `--num-partitions`.
+    #[serde(alias = "num.partitions")]
     pub num_partitions: Option<i32>,
     /// See `--max-connections`.
+    #[serde(alias = "max.connections")]
     pub max_connections: Option<usize>,
     /// See `--connections-max-idle-ms`.
+    #[serde(alias = "connections.max.idle.ms")]
     pub connections_max_idle_ms: Option<u64>,
     /// See `--socket-request-max-bytes`.
+    #[serde(alias = "socket.request.max.bytes")]
     pub socket_request_max_bytes: Option<usize>,
     /// See `--max-in-flight-requests`.
     pub max_in_flight_requests: Option<usize>,

@@ -123,3 +123,18 @@ fn advertised_address_prefers_the_setting() {
         ("kafka.example".to_string(), 9092)
     );
 }
+
+#[test]
+fn kafka_property_names_are_accepted_in_the_file() {
+    let file = r#"
+        "broker.id" = 7
+        "num.partitions" = 4
+        "auto.create.topics.enable" = true
+        "socket.request.max.bytes" = 2048
+    "#;
+    let config = merged(&[], file).expect("valid");
+    assert_eq!(config.node_id, 7);
+    assert_eq!(config.num_partitions, 4);
+    assert!(config.auto_create_topics);
+    assert_eq!(config.socket_request_max_bytes, 2048);
+}

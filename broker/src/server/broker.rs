@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,8 @@ pub struct Broker {
     shutdown: CancellationToken,
     /// Serialises topic creation and deletion (registry and partition files change together).
     pub(crate) admin: tokio::sync::Mutex<()>,
+    /// Request frames received since start (a counter for operators and tests).
+    requests_received: AtomicU64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -59,7 +62,18 @@ impl Broker {
             groups: RwLock::new(Arc::new(Unavailable)),
             shutdown,
             admin: tokio::sync::Mutex::new(()),
+            requests_received: AtomicU64::new(0),
         }
+    }
+
+    /// Counts one received request frame.
+    pub(crate) fn count_request(&self) {
+        self.requests_received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Request frames received since start, well-formed or not.
+    pub fn requests_received(&self) -> u64 {
+        self.requests_received.load(Ordering::Relaxed)
     }
 
     /// The validated configuration.

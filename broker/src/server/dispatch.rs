@@ -154,6 +154,7 @@ fn respond(
 
 impl RequestHandler for Handlers {
     async fn handle(&self, frame: Bytes, peer: SocketAddr) -> Reply {
+        self.broker.count_request();
         let (header, request) = match wire::decode_request(frame) {
             Ok(decoded) => decoded,
             Err(err) => return self.reject(err, peer),

@@ -2,12 +2,14 @@
 //!
 //! A frame is a 4-byte big-endian signed length followed by that many bytes. The length is checked
 //! against `socket.request.max.bytes` as soon as the 4 bytes are in, before anything is allocated
-//! for the body, and the read buffer then grows only as bytes actually arrive: a peer that claims
-//! 100 MiB and sends nothing pins no memory. End of stream inside a frame is an error; end of
+//! for the body, and the read buffer then grows at most [`FRAME_RESERVE_BYTES_MAX`] ahead of the
+//! bytes that actually arrived: a peer that claims 100 MiB and sends nothing pins at most that. End of stream inside a frame is an error; end of
 //! stream between frames is a clean close.
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
+
+use super::limits::FRAME_RESERVE_BYTES_MAX;
 
 /// Bytes of the size prefix.
 pub const SIZE_PREFIX_BYTES: usize = 4;
@@ -74,8 +76,12 @@ impl Decoder for FrameDecoder {
         let Some(length) = self.peek_length(src)? else {
             return Ok(None);
         };
-        if src.len() < SIZE_PREFIX_BYTES + length {
-            // Not reserving `length` here is deliberate: see the module doc.
+        let needed = SIZE_PREFIX_BYTES + length;
+        if src.len() < needed {
+            // Room for the rest of the frame in one go (no regrowth copies for typical produce
+            // requests), but never more than FRAME_RESERVE_BYTES_MAX ahead of the bytes that
+            // actually arrived: see the module doc.
+            src.reserve((needed - src.len()).min(FRAME_RESERVE_BYTES_MAX));
             return Ok(None);
         }
         src.advance(SIZE_PREFIX_BYTES);

@@ -4,6 +4,10 @@
 /// Response frames written in one `writev`; Linux's IOV_MAX is 1024, and a few dozen slices
 /// already amortise the system call.
 pub const WRITE_SLICES_MAX: usize = 256;
+/// Read-buffer room reserved ahead of a frame's arrived bytes: a typical produce request (up to
+/// librdkafka's 1 MB message.max.bytes) arrives without regrowing, and a peer announcing a huge
+/// frame without sending it pins no more than this.
+pub const FRAME_RESERVE_BYTES_MAX: usize = 1024 * 1024;
 /// Fetch `max_wait_ms` is capped so a client cannot park a request forever (Kafka clients use
 /// 100-500 ms).
 pub const FETCH_WAIT_MS_MAX: u64 = 30_000;

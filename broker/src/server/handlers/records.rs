@@ -78,3 +78,77 @@ fn batch_failure(err: &BatchError, position: usize) -> RecordsFailure {
     };
     (code, format!("batch at byte {position}: {err}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use sluice_protocol::record::{BatchOptions, RecordBatchBuilder};
+
+    use super::*;
+
+    fn batch(options: BatchOptions, n: usize) -> Bytes {
+        let mut builder = RecordBatchBuilder::new(options);
+        for i in 0..n {
+            builder
+                .append(1_000, None, Some(format!("v{i}").as_bytes()), &[])
+                .expect("append");
+        }
+        builder.finish().expect("finish")
+    }
+
+    fn check(records: Bytes, config: &LogConfig) -> Result<Bytes, ErrorCode> {
+        check_produce_records(Some(records), config, 1_000).map_err(|(code, _)| code)
+    }
+
+    #[test]
+    fn several_batches_pass_unchanged() {
+        let mut both = batch(BatchOptions::default(), 3).to_vec();
+        both.extend_from_slice(&batch(BatchOptions::default(), 2));
+        let both = Bytes::from(both);
+        assert_eq!(check(both.clone(), &LogConfig::default()), Ok(both));
+    }
+
+    #[test]
+    fn refusals_carry_kafka_codes() {
+        let config = LogConfig::default();
+        let control = batch(
+            BatchOptions {
+                is_control: true,
+                ..Default::default()
+            },
+            1,
+        );
+        assert_eq!(check(control, &config), Err(ErrorCode::INVALID_RECORD));
+        let transactional = batch(
+            BatchOptions {
+                is_transactional: true,
+                producer_id: 1,
+                producer_epoch: 0,
+                base_sequence: 0,
+                ..Default::default()
+            },
+            1,
+        );
+        assert_eq!(
+            check(transactional, &config),
+            Err(ErrorCode::INVALID_RECORD)
+        );
+        let mut bad_magic = batch(BatchOptions::default(), 1).to_vec();
+        bad_magic[16] = 1;
+        assert_eq!(
+            check(Bytes::from(bad_magic), &config),
+            Err(ErrorCode::CORRUPT_MESSAGE)
+        );
+        assert_eq!(
+            check_produce_records(None, &config, 0).map_err(|(code, _)| code),
+            Err(ErrorCode::CORRUPT_MESSAGE)
+        );
+        let small = LogConfig {
+            max_message_bytes: 70,
+            ..LogConfig::default()
+        };
+        assert_eq!(
+            check(batch(BatchOptions::default(), 5), &small),
+            Err(ErrorCode::MESSAGE_TOO_LARGE)
+        );
+    }
+}
