@@ -41,12 +41,19 @@ pub struct CompactionPlan {
     dir: Arc<dyn Directory>,
     segments: Vec<(i64, Arc<dyn Storage>, u64)>,
     tombstone_horizon_ms: i64,
+    delete_retention_ms: i64,
+    /// Offset after the last chosen segment.
+    range_end: i64,
 }
 
 /// Rewritten segments ready to swap in.
 #[derive(Debug)]
 pub struct Cleaned {
     segments: Vec<(i64, u64)>,
+    /// The range cleaned when the pass covered the whole plan, else -1.
+    range_end: i64,
+    /// When a kept tombstone becomes old enough to go (so another pass is worth it).
+    recheck_ms: i64,
 }
 
 fn corrupt(e: impl ToString) -> LogError {
@@ -71,19 +78,28 @@ impl PartitionLog {
             }
             chosen.push((seg.base_offset(), seg.file().clone(), seg.size()));
         }
-        if chosen.is_empty() {
+        let range_end = bases[chosen.len()];
+        // Nothing new sealed since the last pass and no kept tombstone due: a pass would read
+        // everything again and change nothing.
+        if chosen.is_empty()
+            || (range_end == self.compacted_upto && now_ms < self.compaction_recheck_ms)
+        {
             return None;
         }
         Some(CompactionPlan {
             dir: self.dir.clone(),
             segments: chosen,
             tombstone_horizon_ms: now_ms - self.config.delete_retention_ms,
+            delete_retention_ms: self.config.delete_retention_ms,
+            range_end,
         })
     }
 
     /// Swaps in the segments a pass rewrote, skipping any that changed meanwhile; returns how many
     /// were swapped.
     pub fn finish_compaction(&mut self, cleaned: Cleaned) -> LogResult<usize> {
+        self.compacted_upto = cleaned.range_end;
+        self.compaction_recheck_ms = cleaned.recheck_ms;
         let dir = self.dir.clone();
         let mut swapped = 0;
         let last_base = self.active().base_offset();
@@ -160,16 +176,38 @@ impl CompactionPlan {
             usable += 1;
         }
         let mut done = Vec::new();
+        let mut earliest_tombstone: Option<i64> = None;
         for (base, file, size) in self.segments.iter().take(usable) {
-            self.rewrite(*base, &**file, *size, &last)?;
-            done.push((*base, *size));
+            let (changed, tombstone) = self.rewrite(*base, &**file, *size, &last)?;
+            if changed {
+                done.push((*base, *size));
+            } else {
+                self.dir
+                    .remove(&format!("{}{CLEANED_SUFFIX}", file_name(*base, LOG_SUFFIX)))?;
+            }
+            earliest_tombstone = match (earliest_tombstone, tombstone) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
+        let range_end = if usable == self.segments.len() {
+            self.range_end
+        } else {
+            -1
+        };
+        let recheck_ms = earliest_tombstone.map_or(i64::MAX, |t| {
+            t.saturating_add(self.delete_retention_ms).saturating_add(1)
+        });
         debug!(
             segments = done.len(),
             keys = last.len(),
             "compaction pass written"
         );
-        Ok(Cleaned { segments: done })
+        Ok(Cleaned {
+            segments: done,
+            range_end,
+            recheck_ms,
+        })
     }
 
     fn rewrite(
@@ -178,7 +216,9 @@ impl CompactionPlan {
         file: &dyn Storage,
         size: u64,
         last: &HashMap<Vec<u8>, i64>,
-    ) -> LogResult<()> {
+    ) -> LogResult<(bool, Option<i64>)> {
+        let mut changed = false;
+        let mut earliest_tombstone: Option<i64> = None;
         let name = format!("{}{CLEANED_SUFFIX}", file_name(base, LOG_SUFFIX));
         self.dir.remove(&name)?;
         let out = self.dir.open(&name, true)?;
@@ -196,9 +236,15 @@ impl CompactionPlan {
                 };
                 let expired_tombstone = record.value().is_none() && tombstones_expire;
                 if latest && !expired_tombstone {
+                    if record.value().is_none() {
+                        earliest_tombstone = Some(
+                            earliest_tombstone.map_or(h.max_timestamp, |t| t.min(h.max_timestamp)),
+                        );
+                    }
                     keep.push(record);
                 }
             }
+            changed |= keep.len() != total;
             if keep.len() == total {
                 out.append(&[IoSlice::new(batch.as_bytes())])?;
             } else if !keep.is_empty() {
@@ -227,8 +273,10 @@ impl CompactionPlan {
             }
             Ok(())
         })?;
-        out.sync()?;
-        Ok(())
+        if changed {
+            out.sync()?;
+        }
+        Ok((changed, earliest_tombstone))
     }
 }
 

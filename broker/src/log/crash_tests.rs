@@ -288,3 +288,110 @@ proptest! {
         }
     }
 }
+
+#[derive(Debug, Clone)]
+enum CompactOp {
+    /// Keys (0..6) to write, one record each, in one batch.
+    Put(Vec<u8>),
+    Sync,
+    Compact,
+    Crash(u64),
+}
+
+fn compact_op() -> impl Strategy<Value = CompactOp> {
+    prop_oneof![
+        6 => proptest::collection::vec(0u8..6, 1..5).prop_map(CompactOp::Put),
+        2 => Just(CompactOp::Sync),
+        2 => Just(CompactOp::Compact),
+        1 => any::<u64>().prop_map(CompactOp::Crash),
+    ]
+}
+
+fn compact_config() -> LogConfig {
+    let props: BTreeMap<String, String> = [("segment.bytes", "300"), ("cleanup.policy", "compact")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    LogConfig::from_props(&props).unwrap()
+}
+
+/// (offset, key, value) of every record the log serves.
+fn served_records(log: &PartitionLog) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
+    let mut out = vec![];
+    for b in all_batches(log) {
+        let batch = sluice_protocol::record::RecordBatch::parse(b).unwrap();
+        for r in batch.records().unwrap() {
+            let r = r.unwrap();
+            out.push((
+                r.offset(),
+                r.key().unwrap().to_vec(),
+                r.value().unwrap().to_vec(),
+            ));
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// Compaction interleaved with crashes: every record served is one that was written, at its
+    /// offset; and for every key, the newest synced record (or a newer one) is still there.
+    #[test]
+    fn compaction_survives_crashes(ops in proptest::collection::vec(compact_op(), 1..50)) {
+        use sluice_protocol::record::{BatchOptions, RecordBatchBuilder};
+        let dir = MemDirectory::new();
+        let d: Arc<dyn Directory> = Arc::new(dir.clone());
+        let mut log = open(d.clone(), compact_config(), 0).unwrap();
+        let mut written: BTreeMap<i64, (Vec<u8>, Vec<u8>)> = BTreeMap::new();
+        let mut synced_end = 0i64;
+        let mut counter = 0u32;
+        for op in ops {
+            match op {
+                CompactOp::Put(keys) => {
+                    let mut b = RecordBatchBuilder::new(BatchOptions::default());
+                    let mut vals = vec![];
+                    for k in &keys {
+                        counter += 1;
+                        let v = format!("v{counter}").into_bytes();
+                        b.append(10, Some(&[*k]), Some(&v), &[]).unwrap();
+                        vals.push((vec![*k], v));
+                    }
+                    let info = log.append_leader(&b.finish().unwrap(), 0, 10).unwrap();
+                    for (i, kv) in vals.into_iter().enumerate() {
+                        written.insert(info.base_offset + i as i64, kv);
+                    }
+                }
+                CompactOp::Sync => {
+                    sync(&mut log);
+                    synced_end = log.log_end_offset();
+                }
+                CompactOp::Compact => {
+                    if let Some(plan) = log.plan_compaction(1_000) {
+                        let cleaned = plan.run().unwrap();
+                        log.finish_compaction(cleaned).unwrap();
+                    }
+                }
+                CompactOp::Crash(seed) => {
+                    drop(log);
+                    dir.crash(&mut Rng::new(seed));
+                    log = open(d.clone(), compact_config(), 0).unwrap();
+                    let end = log.log_end_offset();
+                    prop_assert!(end >= synced_end, "lost synced offsets: end {end} < {synced_end}");
+                    written.retain(|o, _| *o < end);
+                    synced_end = end;
+                }
+            }
+            let served = served_records(&log);
+            for (o, k, v) in &served {
+                prop_assert_eq!(written.get(o), Some(&(k.clone(), v.clone())), "offset {}", o);
+            }
+            let mut latest: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+            for (o, (k, _)) in written.range(..synced_end) {
+                latest.insert(k.clone(), *o);
+            }
+            for (k, o) in latest {
+                prop_assert!(served.iter().any(|(so, sk, _)| *sk == k && *so >= o), "key {:?} lost its latest record {}", k, o);
+            }
+        }
+    }
+}

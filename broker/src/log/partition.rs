@@ -173,7 +173,15 @@ impl Partition {
                 Ok(())
             };
         }
-        self.end.send_replace(info.last_offset + 1);
+        // Concurrent appenders finish in any order: the published end only moves forward.
+        let end = info.last_offset + 1;
+        self.end.send_if_modified(|e| {
+            let newer = end > *e;
+            if newer {
+                *e = end;
+            }
+            newer
+        });
         if wait {
             self.wait_durable(info.last_offset + 1).await
         } else {

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 
@@ -60,8 +60,49 @@ pub struct SyncPlan {
     /// Everything below this offset is durable once the plan has run.
     pub upto: i64,
     snapshot: Option<(String, Vec<u8>)>,
-    checkpoint: Option<Vec<u8>>,
+    checkpoint: bool,
     checkpoint_dir: Arc<dyn Directory>,
+    offsets: Arc<OffsetsFile>,
+}
+
+/// The offsets checkpoint (log start offset, recovery point) with the values last written. Shared
+/// by the log and its sync plans, so writes are serialised (they share a temp file) and a plan
+/// running without the log's lock never writes back a log start that retention has moved since.
+#[derive(Debug)]
+pub(crate) struct OffsetsFile {
+    dir: Arc<dyn Directory>,
+    state: Mutex<(i64, i64)>,
+}
+
+impl OffsetsFile {
+    pub(crate) fn new(
+        dir: Arc<dyn Directory>,
+        log_start: i64,
+        recovery_point: i64,
+    ) -> Arc<OffsetsFile> {
+        Arc::new(OffsetsFile {
+            dir,
+            state: Mutex::new((log_start, recovery_point)),
+        })
+    }
+
+    /// Writes the checkpoint with the given fields changed (`None` keeps the last written value).
+    pub(crate) fn write(
+        &self,
+        log_start: Option<i64>,
+        recovery_point: Option<i64>,
+    ) -> io::Result<()> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let new = (log_start.unwrap_or(st.0), recovery_point.unwrap_or(st.1));
+        write_atomic_in(
+            &*self.dir,
+            OFFSETS_CHECKPOINT,
+            &encode_offsets(new.0, new.1),
+        )
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        *st = new;
+        Ok(())
+    }
 }
 
 impl SyncPlan {
@@ -78,8 +119,8 @@ impl SyncPlan {
         if let Some((name, bytes)) = &self.snapshot {
             write_atomic_in(&*self.checkpoint_dir, name, bytes).map_err(cp)?;
         }
-        if let Some(bytes) = &self.checkpoint {
-            write_atomic_in(&*self.checkpoint_dir, OFFSETS_CHECKPOINT, bytes).map_err(cp)?;
+        if self.checkpoint {
+            self.offsets.write(None, Some(self.upto))?;
         }
         Ok(())
     }
@@ -103,8 +144,13 @@ pub struct PartitionLog {
     /// Sealed segments' files not yet fsynced.
     pub(crate) pending_files: Vec<Arc<dyn Storage>>,
     pub(crate) dir_dirty: bool,
+    pub(crate) offsets: Arc<OffsetsFile>,
     pub(crate) pending_snapshot: Option<(String, Vec<u8>)>,
     pub(crate) unflushed_messages: u64,
+    /// End of the range the last compaction pass covered (-1: none or partial).
+    pub(crate) compacted_upto: i64,
+    /// When a tombstone kept by the last pass becomes removable.
+    pub(crate) compaction_recheck_ms: i64,
     pub(crate) first_unflushed_ms: Option<i64>,
 }
 
@@ -342,10 +388,8 @@ impl PartitionLog {
             batches[0].1.max_timestamp,
             now_ms,
         )?;
-        if first > self.log_end_offset() && self.active().size() > 0 {
-            // A gap (compacted leader): start a segment at the new base so offsets stay in range.
-            self.roll(first, now_ms)?;
-        }
+        // A gap (a compacted leader) stays inside the segment: offsets only need to increase, and
+        // a hole between segments would look like lost data to recovery.
         let mut position = self.active().size();
         let appended: Vec<Appended> = batches
             .iter()
@@ -448,12 +492,8 @@ impl PartitionLog {
     }
 
     pub(crate) fn write_offsets_checkpoint(&mut self, recovery_point: i64) -> LogResult<()> {
-        write_atomic_in(
-            &*self.dir,
-            OFFSETS_CHECKPOINT,
-            &encode_offsets(self.log_start_offset, recovery_point),
-        )
-        .map_err(|e| io::Error::other(e.to_string()))?;
+        self.offsets
+            .write(Some(self.log_start_offset), Some(recovery_point))?;
         self.recovery_point = recovery_point;
         Ok(())
     }
@@ -501,9 +541,8 @@ impl PartitionLog {
         let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
         let due = now_ms - self.last_checkpoint_ms
             >= crate::log::limits::RECOVERY_POINT_CHECKPOINT_INTERVAL_MS;
-        let checkpoint = (sealed || (due && upto > self.recovery_point))
-            .then(|| encode_offsets(self.log_start_offset, upto));
-        if checkpoint.is_some() {
+        let checkpoint = sealed || (due && upto > self.recovery_point);
+        if checkpoint {
             self.last_checkpoint_ms = now_ms;
         }
         self.unflushed_messages = 0;
@@ -515,6 +554,7 @@ impl PartitionLog {
             snapshot: self.pending_snapshot.take(),
             checkpoint,
             checkpoint_dir: self.dir.clone(),
+            offsets: self.offsets.clone(),
         }
     }
 
@@ -523,7 +563,7 @@ impl PartitionLog {
         // A truncation while the sync ran may have lowered the log end below `upto`.
         let upto = plan.upto.min(self.log_end_offset());
         self.synced_offset = self.synced_offset.max(upto);
-        if plan.checkpoint.is_some() {
+        if plan.checkpoint {
             self.recovery_point = self.recovery_point.max(upto);
         }
         self.prune_snapshots();

@@ -28,7 +28,7 @@ use crate::log::config::LogConfig;
 use crate::log::error::{LogError, LogResult};
 use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::partition_log::{
-    encode_offsets, PartitionLog, CLEAN_SHUTDOWN_MARKER, DELETED_SUFFIX, LEADER_EPOCH_CHECKPOINT,
+    OffsetsFile, PartitionLog, CLEAN_SHUTDOWN_MARKER, DELETED_SUFFIX, LEADER_EPOCH_CHECKPOINT,
     OFFSETS_CHECKPOINT,
 };
 use crate::log::producer_state::{ProducerState, SNAPSHOT_SUFFIX};
@@ -42,10 +42,6 @@ use crate::log::storage::Directory;
 pub const CLEANED_SUFFIX: &str = ".cleaned";
 /// Suffix of compaction output being swapped in.
 pub const SWAP_SUFFIX: &str = ".swap";
-
-fn io_err(e: impl ToString) -> io::Error {
-    io::Error::other(e.to_string())
-}
 
 /// Opens (creating if empty) the partition log in `dir`, recovering if it was not closed cleanly.
 pub fn open(dir: Arc<dyn Directory>, config: LogConfig, now_ms: i64) -> LogResult<PartitionLog> {
@@ -316,8 +312,11 @@ fn open_inner(
         last_checkpoint_ms: now_ms,
         pending_files,
         dir_dirty: !clean,
+        offsets: OffsetsFile::new(dir.clone(), log_start, recovery_point),
         pending_snapshot: None,
         unflushed_messages: 0,
+        compacted_upto: -1,
+        compaction_recheck_ms: i64::MAX,
         first_unflushed_ms: None,
     };
     if log.leader_epochs != epochs_on_disk || !dir.exists(LEADER_EPOCH_CHECKPOINT)? {
@@ -325,13 +324,7 @@ fn open_inner(
     }
     if recovery_point > end || (clean && recovery_point != end) {
         let rp = if clean { end } else { recovery_point.min(end) };
-        crate::log::checkpoint::write_atomic_in(
-            &*dir,
-            OFFSETS_CHECKPOINT,
-            &encode_offsets(log_start, rp),
-        )
-        .map_err(io_err)?;
-        log.recovery_point = rp;
+        log.write_offsets_checkpoint(rp)?;
     }
     info!(dir = %dir.path().display(), log_start, end, clean, "partition log opened");
     Ok(log)

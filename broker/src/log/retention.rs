@@ -65,8 +65,7 @@ impl PartitionLog {
             return Ok(0);
         }
         self.log_start_offset = offset;
-        let rp = self.recovery_point;
-        self.write_offsets_checkpoint(rp)?;
+        self.offsets.write(Some(offset), None)?;
         let doomed: Vec<i64> = {
             let bases: Vec<i64> = self.segments.keys().copied().collect();
             bases
