@@ -14,6 +14,9 @@
 #      d. batch latency p99 at half of the maximum produce rate measured in (a);
 #      e. the client library alone (issue 4): one Producer task, acks=1, then one Consumer;
 #   while sampling the broker's resident memory (VmRSS, and VmHWM at the end) from /proc.
+# Before each produce run the script runs `sync`, so every run starts with no dirty pages: otherwise a
+# run inherits the previous one's writeback and the kernel throttles the broker's writes to the disk's
+# speed (a 10 s run at 400 MB/s leaves 4 GB dirty, past vm.dirty_ratio on a 24 GB machine).
 # Then prints each Sluice figure with its ratio to its limit, and optionally writes a JSON and/or a
 # markdown summary.
 #
@@ -91,17 +94,20 @@ if [ "$BASELINES" = 1 ]; then
   # 1. Loopback TCP: one stream for the same length as a Sluice run.
   log "iperf3: loopback TCP, one stream, ${DURATION}s"
   port=$(free_port)
-  iperf3 -s -1 -B 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+  timeout $((DURATION + 60)) iperf3 -s -1 -B 127.0.0.1 -p "$port" >/dev/null 2>&1 &
   iperf_pid=$!
   PIDS+=("$iperf_pid")
   for _ in $(seq 50); do
-    iperf3 -c 127.0.0.1 -p "$port" -t "$DURATION" -J > "$WORK/iperf.json" 2>/dev/null && break
-    sleep 0.1 # the server is still starting: retry the client, at most 5 s
+    ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port " && break
+    sleep 0.1 # waiting for the iperf3 server to listen, at most 5 s
   done
+  timeout $((DURATION + 20)) iperf3 -c 127.0.0.1 -p "$port" -t "$DURATION" -J > "$WORK/iperf.json" 2> "$WORK/iperf.err" \
+    || { echo "run.sh: iperf3 failed:" >&2; tail -n 3 "$WORK/iperf.json" "$WORK/iperf.err" >&2; }
   wait "$iperf_pid" 2>/dev/null || true
 
   # 2. Durable write bandwidth of the disk under the data dir.
   log "fio: 1 GiB sequential 1 MiB writes, fdatasync after each"
+  sync
   mkdir -p "$WORK/fio"
   fio --name=w --rw=write --bs=1M --size=1G --ioengine=psync --fdatasync=1 \
     --directory="$WORK/fio" --output-format=json > "$WORK/fio.json"
@@ -135,8 +141,15 @@ log "sluiced (pid $BROKER_PID) on $ADDR"
 ) &
 PIDS+=("$!")
 
+settle() { # write back dirty pages, so a produce run is not throttled by the previous run's writeback
+  local t0=$SECONDS
+  sync
+  log "sync took $((SECONDS - t0)) s"
+}
+
 bench() { # name, then sluice bench arguments; keeps the JSON even when the run reports failures
   local name=$1; shift
+  if [ "$1" = produce ] || [ "$1" = e2e ]; then settle; fi
   log "sluice bench $*"
   if ! "$BIN/sluice" --brokers "$ADDR" bench "$@" --json > "$WORK/$name.json" 2> "$WORK/$name.err"; then
     echo "run.sh: $name reported failures or could not run:" >&2
