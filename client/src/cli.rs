@@ -6,6 +6,7 @@
 //! (clap `Args`, with an example in its `after_help`) and an `async fn run(&Global, Args)`.
 
 pub mod args;
+pub mod bench;
 pub mod consume;
 pub mod format;
 pub mod produce;
@@ -74,6 +75,8 @@ pub enum Command {
     /// List, describe, reset and delete consumer groups
     #[command(subcommand)]
     Group(crate::group::cli::GroupCommand),
+    /// Measure throughput and latency (produce, consume, e2e)
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the process arguments and runs the command.
@@ -84,6 +87,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Produce(args) => produce::run(&cli.global, args).await,
         Command::Consume(args) => consume::run(&cli.global, args).await,
         Command::Group(cmd) => crate::group::cli::run(&cli.global, cmd).await,
+        Command::Bench(args) => bench::run(&cli.global, args).await,
     }
 }
 

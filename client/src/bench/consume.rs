@@ -1,0 +1,429 @@
+//! Consumer tasks. [`RawConsumer`] pipelines nothing fancy: one Fetch per leader at a time,
+//! `--fetch-bytes` per partition, every batch's CRC checked and every record walked (as a real
+//! consumer does), offsets advanced by the batches received. [`run_library`] drives the library's
+//! [`Consumer::poll`]. With `e2e`, each record's value carries its send time ([`read_stamp`]) and
+//! the task records the produce-to-consume latency.
+//!
+//! A task stops when the run's deadline passes, when the shared `--count` is used up, or when it
+//! has reached the target end offsets of its partitions (known from the start with `consume`, and
+//! once the producers finish with `e2e`). Records still missing `DRAIN_TIMEOUT_MS` after the
+//! targets are known are counted as failed, never silently dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sluice_protocol::record::{BatchError, BatchIter, RecordBatch};
+use tokio::sync::watch;
+
+use super::error::BenchError;
+use super::limits::{CONSECUTIVE_FAILURES_MAX, DRAIN_TIMEOUT_MS};
+use super::payload::{now_us, read_stamp};
+use super::settings::Settings;
+use super::stats::{Live, TaskStats};
+use super::Timeline;
+use crate::cluster::{Client, FetchParams, FetchPartition};
+use crate::config::ConsumerConfig;
+use crate::consumer::{Consumer, SeekTo};
+use crate::error::KafkaCode;
+
+/// End offsets per partition that consumers read up to, once known.
+pub type Targets = watch::Receiver<Option<Arc<HashMap<i32, i64>>>>;
+
+/// What a consumer task is asked to do.
+#[derive(Debug, Clone)]
+pub struct ConsumerTask {
+    /// The run's settings.
+    pub settings: Arc<Settings>,
+    /// This task's number.
+    pub index: usize,
+    /// (partition, first offset to read).
+    pub starts: Vec<(i32, i64)>,
+    /// Where to stop reading.
+    pub targets: Targets,
+    /// Stop at this time (`--duration` with `consume`).
+    pub deadline: Option<Instant>,
+    /// Records the consumers still have to read (`--count` with `consume`), shared by all.
+    pub remaining: Option<Arc<AtomicI64>>,
+    /// Count records as missing when targets are not reached this long after they are known.
+    pub drain: Option<Duration>,
+    /// The run's phases.
+    pub timeline: Timeline,
+    /// Progress counters.
+    pub live: Arc<Live>,
+}
+
+/// Tracks a task's positions against its stop conditions.
+struct Progress {
+    positions: Vec<(i32, i64)>,
+    targets_seen: Option<(Arc<HashMap<i32, i64>>, Instant)>,
+}
+
+enum Verdict {
+    Continue,
+    Stop,
+    /// Give up: these records never arrived.
+    GiveUp(u64),
+}
+
+impl Progress {
+    fn check(&mut self, task: &mut ConsumerTask, now: Instant) -> Verdict {
+        if task.deadline.is_some_and(|d| now >= d)
+            || task
+                .remaining
+                .as_ref()
+                .is_some_and(|r| r.load(Ordering::Relaxed) <= 0)
+        {
+            return Verdict::Stop;
+        }
+        if self.targets_seen.is_none() {
+            if let Some(t) = task.targets.borrow_and_update().clone() {
+                self.targets_seen = Some((t, now));
+            }
+        }
+        let Some((targets, seen)) = &self.targets_seen else {
+            return Verdict::Continue;
+        };
+        let missing: u64 = self
+            .positions
+            .iter()
+            .map(|(p, pos)| (targets.get(p).copied().unwrap_or(0) - pos).max(0) as u64)
+            .sum();
+        if missing == 0 {
+            return Verdict::Stop;
+        }
+        match task.drain {
+            Some(d) if now.duration_since(*seen) >= d => Verdict::GiveUp(missing),
+            _ => Verdict::Continue,
+        }
+    }
+
+    fn unfinished(&self) -> Vec<(i32, i64)> {
+        self.positions
+            .iter()
+            .filter(|(p, pos)| match &self.targets_seen {
+                Some((t, _)) => t.get(p).is_some_and(|end| pos < end),
+                None => true,
+            })
+            .copied()
+            .collect()
+    }
+}
+
+/// What one received batch held.
+#[derive(Default)]
+struct Tally {
+    measured: u64,
+    measured_bytes: u64,
+    warmup: u64,
+    warmup_bytes: u64,
+}
+
+/// Walks one batch's records from `position` on, counting them and their latencies.
+fn walk(
+    batch: &RecordBatch,
+    position: i64,
+    task: &ConsumerTask,
+    now: Instant,
+    now_us: u64,
+    stats: &mut TaskStats,
+) -> Result<Tally, BatchError> {
+    let e2e = task.settings.workload == super::Workload::E2e;
+    let received_measured = now >= task.timeline.measure_start;
+    let mut t = Tally::default();
+    for record in batch.records()? {
+        let record = record?;
+        if record.offset() < position {
+            continue;
+        }
+        let value = record.value().map_or(&[][..], |v| &v[..]);
+        let measured = if e2e {
+            match read_stamp(value) {
+                Some(sent) if sent >= task.timeline.measure_start_us => {
+                    stats.e2e.record_us(now_us.saturating_sub(sent), 1);
+                    true
+                }
+                _ => false,
+            }
+        } else {
+            received_measured
+        };
+        if measured {
+            t.measured += 1;
+            t.measured_bytes += value.len() as u64;
+        } else {
+            t.warmup += 1;
+            t.warmup_bytes += value.len() as u64;
+        }
+    }
+    Ok(t)
+}
+
+fn settle(stats: &mut TaskStats, task: &ConsumerTask, t: &Tally, now: Instant, wire_bytes: u64) {
+    task.live
+        .consumed(t.measured + t.warmup, t.measured_bytes + t.warmup_bytes);
+    stats.warmup_records += t.warmup;
+    if t.measured > 0 {
+        stats.records += t.measured;
+        stats.bytes += t.measured_bytes;
+        stats.wire_bytes += wire_bytes;
+        stats.batches += 1;
+        stats.last = stats.last.max(Some(now));
+        if let Some(r) = &task.remaining {
+            r.fetch_sub(t.measured as i64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A connected raw consumer: its own client and the leader of each partition.
+#[derive(Debug)]
+pub struct RawConsumer {
+    client: Client,
+    leaders: HashMap<i32, i32>,
+}
+
+impl RawConsumer {
+    /// Looks up the leaders of `partitions`.
+    pub async fn connect(
+        client: Client,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<Self, BenchError> {
+        let mut leaders = HashMap::new();
+        for &p in partitions {
+            leaders.insert(p, client.leader(topic, p).await?);
+        }
+        Ok(RawConsumer { client, leaders })
+    }
+
+    /// Fetches until the task is done; returns what it measured.
+    pub async fn run(self, mut task: ConsumerTask) -> TaskStats {
+        let s = task.settings.clone();
+        let mut stats = TaskStats::default();
+        let mut progress = Progress {
+            positions: task.starts.clone(),
+            targets_seen: None,
+        };
+        let topic: Arc<str> = Arc::from(s.topic.as_str());
+        let n_parts = progress.positions.len().max(1) as i64;
+        let params = FetchParams {
+            max_wait_ms: 100,
+            min_bytes: 1,
+            max_bytes: (i64::from(s.fetch_partition_bytes) * n_parts).min(64 << 20) as i32,
+            isolation_level: 0,
+        };
+        let mut failures_in_row = 0u32;
+        tokio::time::sleep_until(task.timeline.start.into()).await;
+        loop {
+            match progress.check(&mut task, Instant::now()) {
+                Verdict::Continue => {}
+                Verdict::Stop => break,
+                Verdict::GiveUp(missing) => {
+                    stats.fail("records acknowledged to producers but not consumed within the drain timeout", missing);
+                    task.live.failed(missing);
+                    break;
+                }
+            }
+            if failures_in_row >= CONSECUTIVE_FAILURES_MAX {
+                break;
+            }
+            let wanted = progress.unfinished();
+            let mut by_node: Vec<(i32, Vec<FetchPartition>)> = Vec::new();
+            for (p, pos) in wanted {
+                let node = self.leaders.get(&p).copied().unwrap_or(-1);
+                let fp = FetchPartition {
+                    topic: topic.clone(),
+                    partition: p,
+                    fetch_offset: pos,
+                    log_start_offset: -1,
+                    partition_max_bytes: s.fetch_partition_bytes,
+                };
+                match by_node.iter_mut().find(|(n, _)| *n == node) {
+                    Some((_, v)) => v.push(fp),
+                    None => by_node.push((node, vec![fp])),
+                }
+            }
+            for (node, parts) in by_node {
+                let response = self.client.fetch(node, params, parts).await;
+                let (now, now_us) = (Instant::now(), now_us());
+                let fetched = match response {
+                    Ok(f) => f,
+                    Err(e) => {
+                        stats.fail(&format!("fetch: {e}"), 0);
+                        failures_in_row += 1;
+                        continue;
+                    }
+                };
+                failures_in_row = 0;
+                for fp in fetched {
+                    let Some(slot) = progress
+                        .positions
+                        .iter_mut()
+                        .find(|(p, _)| *p == fp.partition)
+                    else {
+                        continue;
+                    };
+                    if fp.error_code != 0 {
+                        stats.fail(
+                            &format!(
+                                "fetch partition {}: {}",
+                                fp.partition,
+                                KafkaCode(fp.error_code)
+                            ),
+                            0,
+                        );
+                        failures_in_row += 1;
+                        continue;
+                    }
+                    'chunks: for chunk in fp.records {
+                        for batch in BatchIter::new(chunk) {
+                            let batch = match batch {
+                                Ok(b) => b,
+                                Err(BatchError::Incomplete { .. }) => break 'chunks,
+                                Err(e) => {
+                                    stats.fail(
+                                        &format!(
+                                            "corrupt batch in partition {} at offset {}: {e}",
+                                            fp.partition, slot.1
+                                        ),
+                                        0,
+                                    );
+                                    failures_in_row = CONSECUTIVE_FAILURES_MAX;
+                                    break 'chunks;
+                                }
+                            };
+                            if batch.last_offset() < slot.1 {
+                                continue;
+                            }
+                            match walk(&batch, slot.1, &task, now, now_us, &mut stats) {
+                                Ok(t) => {
+                                    settle(&mut stats, &task, &t, now, batch.total_bytes() as u64)
+                                }
+                                Err(e) => {
+                                    stats.fail(
+                                        &format!(
+                                            "corrupt record in partition {}: {e}",
+                                            fp.partition
+                                        ),
+                                        0,
+                                    );
+                                    failures_in_row = CONSECUTIVE_FAILURES_MAX;
+                                    break 'chunks;
+                                }
+                            }
+                            slot.1 = batch.last_offset() + 1;
+                        }
+                    }
+                }
+            }
+        }
+        stats
+    }
+}
+
+/// The library consumer's settings for a task.
+pub fn library_config(s: &Settings, client: crate::config::ClientConfig) -> ConsumerConfig {
+    let mut c = ConsumerConfig::new("");
+    c.client = client;
+    c.max_partition_fetch_bytes = s.fetch_partition_bytes;
+    c.fetch_max_bytes = c.fetch_max_bytes.max(s.fetch_partition_bytes);
+    c.fetch_max_wait = Duration::from_millis(100);
+    c
+}
+
+/// Polls a library [`Consumer`] (already assigned and positioned) until the task is done.
+pub async fn run_library(mut consumer: Consumer, mut task: ConsumerTask) -> TaskStats {
+    let s = task.settings.clone();
+    let e2e = s.workload == super::Workload::E2e;
+    let mut stats = TaskStats::default();
+    let mut progress = Progress {
+        positions: task.starts.clone(),
+        targets_seen: None,
+    };
+    let mut failures_in_row = 0u32;
+    tokio::time::sleep_until(task.timeline.start.into()).await;
+    loop {
+        for (p, pos) in progress.positions.iter_mut() {
+            if let Some(now_at) = consumer.position(&s.topic, *p) {
+                *pos = now_at;
+            }
+        }
+        match progress.check(&mut task, Instant::now()) {
+            Verdict::Continue => {}
+            Verdict::Stop => break,
+            Verdict::GiveUp(missing) => {
+                stats.fail(
+                    "records acknowledged to producers but not consumed within the drain timeout",
+                    missing,
+                );
+                task.live.failed(missing);
+                break;
+            }
+        }
+        if failures_in_row >= CONSECUTIVE_FAILURES_MAX {
+            break;
+        }
+        let records = match consumer.poll(Duration::from_millis(100)).await {
+            Ok(r) => {
+                failures_in_row = 0;
+                r
+            }
+            Err(e) => {
+                stats.fail(&format!("poll: {e}"), 0);
+                failures_in_row += 1;
+                continue;
+            }
+        };
+        if records.is_empty() {
+            continue;
+        }
+        let (now, now_us) = (Instant::now(), now_us());
+        let received_measured = now >= task.timeline.measure_start;
+        let mut t = Tally::default();
+        for r in &records {
+            let value = r.value.as_deref().unwrap_or(&[]);
+            let measured = if e2e {
+                match read_stamp(value) {
+                    Some(sent) if sent >= task.timeline.measure_start_us => {
+                        stats.e2e.record_us(now_us.saturating_sub(sent), 1);
+                        true
+                    }
+                    _ => false,
+                }
+            } else {
+                received_measured
+            };
+            if measured {
+                t.measured += 1;
+                t.measured_bytes += value.len() as u64;
+            } else {
+                t.warmup += 1;
+                t.warmup_bytes += value.len() as u64;
+            }
+        }
+        settle(&mut stats, &task, &t, now, 0);
+    }
+    stats
+}
+
+/// Assigns a library consumer to the task's partitions at their start offsets.
+pub async fn library_consumer(
+    client: Client,
+    s: &Settings,
+    starts: &[(i32, i64)],
+) -> Result<Consumer, BenchError> {
+    let config = library_config(s, client.config().clone());
+    let mut consumer = Consumer::with_client(client, config)?;
+    let parts: Vec<(String, i32)> = starts.iter().map(|(p, _)| (s.topic.clone(), *p)).collect();
+    consumer.assign(&parts).await?;
+    for &(p, offset) in starts {
+        consumer.seek(&s.topic, p, SeekTo::Offset(offset)).await?;
+    }
+    Ok(consumer)
+}
+
+/// How long e2e consumers wait for the last records once the producers are done.
+pub fn drain_timeout() -> Duration {
+    Duration::from_millis(DRAIN_TIMEOUT_MS)
+}
