@@ -1,0 +1,1 @@
+//! Metadata Raft (placeholder while it is written).
