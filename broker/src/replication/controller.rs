@@ -446,7 +446,21 @@ impl ClusterState {
         isr.dedup();
         p.isr = isr;
         p.partition_epoch += 1;
-        Ok(CommandOutcome::Partition(p.clone()))
+        let state = p.clone();
+        // A broker in controlled shutdown that could not hand over for want of an ISR member
+        // hands over as soon as one joins.
+        if self
+            .brokers
+            .get(&req.leader)
+            .is_some_and(|b| b.shutting_down)
+            && state.isr.len() > 1
+        {
+            self.move_away(req.leader);
+            if let Some(p) = self.partition(&req.tp) {
+                return Ok(CommandOutcome::Partition(p.clone()));
+            }
+        }
+        Ok(CommandOutcome::Partition(state))
     }
 }
 

@@ -58,13 +58,16 @@ pub struct FollowerState {
 
 impl FollowerState {
     /// Follows `leader` (possibly [`super::NO_NODE`]: then nothing is fetched) in `leader_epoch`.
-    /// `high_watermark` is the last one known.
+    /// `high_watermark` is the last one known; fetch ids start at `first_fetch_id` (carry
+    /// [`Self::next_fetch_id`] over from the previous follower state so that a late answer to an
+    /// earlier leadership's fetch can never be taken for an answer to this one's).
     pub fn new(
         tp: TopicPartition,
         me: NodeId,
         leader: NodeId,
         leader_epoch: i32,
         high_watermark: i64,
+        first_fetch_id: u64,
     ) -> Self {
         Self {
             tp,
@@ -73,7 +76,7 @@ impl FollowerState {
             leader_epoch,
             leader_high_watermark: high_watermark,
             in_flight: None,
-            next_fetch_id: 0,
+            next_fetch_id: first_fetch_id,
             not_before_ms: 0,
             fetch_timeout_ms: FETCH_TIMEOUT_MS,
         }
@@ -92,6 +95,17 @@ impl FollowerState {
     /// The leader epoch followed.
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch
+    }
+
+    /// Re-send a fetch after this long without an answer (default [`FETCH_TIMEOUT_MS`]); keep it
+    /// well below `replica.lag.time.max.ms` so one lost message does not cost ISR membership.
+    pub fn set_fetch_timeout_ms(&mut self, timeout_ms: u64) {
+        self.fetch_timeout_ms = timeout_ms;
+    }
+
+    /// The id the next fetch will carry.
+    pub fn next_fetch_id(&self) -> u64 {
+        self.next_fetch_id
     }
 
     /// The local high watermark: the leader's, capped by what this replica holds.
@@ -180,7 +194,7 @@ mod tests {
 
     #[test]
     fn stale_responses_are_ignored_and_timeouts_resend() {
-        let mut f = FollowerState::new(TopicPartition::new("t", 0), 2, 1, 3, 0);
+        let mut f = FollowerState::new(TopicPartition::new("t", 0), 2, 1, 3, 0, 0);
         let req = f.poll_fetch(0, log(5, 3)).unwrap();
         assert_eq!(
             (req.fetch_offset, req.last_fetched_epoch, req.leader_epoch),
@@ -208,7 +222,7 @@ mod tests {
         let mut cache = EpochCache::new();
         cache.assign(1, 0).unwrap();
         cache.assign(2, 8).unwrap();
-        let mut f = FollowerState::new(TopicPartition::new("t", 0), 2, 1, 3, 0);
+        let mut f = FollowerState::new(TopicPartition::new("t", 0), 2, 1, 3, 0, 0);
         let req = f.poll_fetch(0, log(12, 2)).unwrap();
         // The leader never saw epoch 2: its epoch 1 ends at 10, ours at 8.
         let resp = FetchResponse::<()> {
