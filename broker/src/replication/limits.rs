@@ -25,3 +25,9 @@ pub const FETCH_TIMEOUT_MS: u64 = 1_000;
 pub const PARTITIONS_MAX: usize = 100_000;
 /// Most brokers in a cluster.
 pub const BROKERS_MAX: usize = 1_024;
+/// Largest metadata file (snapshot, vote) read back: the whole cluster's metadata is far smaller;
+/// a larger length field means corruption.
+pub const RAFT_FILE_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// Largest single metadata log entry: a command is a few hundred bytes, a membership change a few
+/// KiB; anything beyond this is corruption, not data.
+pub const RAFT_ENTRY_BYTES_MAX: u32 = 4 * 1024 * 1024;

@@ -158,6 +158,8 @@ impl Node {
     pub fn restart(&mut self, now_ms: u64) {
         self.up = true;
         self.incarnation += 1;
+        // A new process numbers its fetches from zero again, as the real one does.
+        self.next_fetch_id = 0;
         self.registered = false;
         self.last_register_ms = 0;
         self.last_heartbeat_ms = now_ms;

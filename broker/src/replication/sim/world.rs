@@ -31,6 +31,7 @@ const SHUTDOWN_WAIT_MS: u64 = 1_000;
 enum Event {
     Deliver {
         from: Addr,
+        from_incarnation: u64,
         to: Addr,
         to_incarnation: u64,
         msg: Msg,
@@ -90,6 +91,8 @@ struct World {
     /// The longest committed prefix any leader has shown.
     committed: Vec<Entry>,
     leaderless_since: Option<u64>,
+    /// While a message is handled: its sender and the sender's incarnation, for the answer.
+    reply_to: Option<(Addr, u64)>,
     /// When the scripted leader kill happened, until a new leader serves.
     killed_leader_at: Option<(u64, NodeId)>,
     report: SimReport,
@@ -160,6 +163,7 @@ impl World {
             seen: BTreeMap::new(),
             committed: Vec::new(),
             leaderless_since: None,
+            reply_to: None,
             killed_leader_at: None,
         }
     }
@@ -241,10 +245,18 @@ impl World {
         match event {
             Event::Deliver {
                 from,
+                from_incarnation,
                 to,
                 to_incarnation,
                 msg,
-            } => self.deliver(from, to, to_incarnation, msg)?,
+            } => {
+                // Answers travel back on the requester's connection: they reach the process that
+                // asked, never a later incarnation of it.
+                self.reply_to = Some((from, from_incarnation));
+                let result = self.deliver(from, to, to_incarnation, msg);
+                self.reply_to = None;
+                result?;
+            }
             Event::Tick(id) => {
                 let sync = self.rng.bool();
                 let mut out = Out::default();
@@ -361,14 +373,20 @@ impl World {
         } else {
             self.rng.u64(1..=self.cfg.max_delay_ms.max(1))
         };
-        let to_incarnation = match to {
+        let incarnation = |addr: Addr| match addr {
             Addr::Node(id) => self.nodes.get(&id).map_or(0, |n| n.incarnation),
             Addr::Controller => 0,
         };
+        let to_incarnation = match self.reply_to {
+            Some((requester, inc)) if requester == to => inc,
+            _ => incarnation(to),
+        };
+        let from_incarnation = incarnation(from);
         self.schedule(
             delay,
             Event::Deliver {
                 from,
+                from_incarnation,
                 to,
                 to_incarnation,
                 msg,
