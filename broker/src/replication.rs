@@ -11,6 +11,7 @@
 //!   [`controller::MetadataCommand`]s in log order; [`controller::Liveness`] decides fencing.
 //! - [`sim`]: a seeded in-memory cluster of these cores with loss, delay, reordering, partitions and
 //!   crashes, checking the safety invariants.
+//! - [`replica`]: the leader and follower cores bound to a real [`crate::log::Partition`].
 //! - [`raft`]: the openraft-backed metadata log and state machine, stored on disk.
 //!
 //! See ARCHITECTURE.md ("replication") for the design and its invariants.
@@ -22,6 +23,7 @@ pub mod leader;
 pub mod limits;
 pub mod message;
 pub mod raft;
+pub mod replica;
 pub mod sim;
 
 /// A broker's id in the cluster (`--node-id`).
