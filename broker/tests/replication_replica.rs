@@ -265,3 +265,94 @@ async fn acks_all_is_refused_with_too_few_in_sync_replicas() {
         .await
         .expect("acks=1 still works");
 }
+
+fn idempotent_batch(tag: &str, n: usize, producer_id: i64, base_sequence: i32) -> Bytes {
+    let mut b = RecordBatchBuilder::new(BatchOptions {
+        producer_id,
+        producer_epoch: 0,
+        base_sequence,
+        ..BatchOptions::default()
+    });
+    for i in 0..n {
+        let value = format!("{tag}-{i}");
+        b.append(1_700_000_000_000, None, Some(value.as_bytes()), &[])
+            .expect("append record");
+    }
+    b.finish().expect("finish batch")
+}
+
+/// The producer state travels with the batches, so a producer retrying after a failover (it
+/// never heard the acknowledgement) is recognised by the new leader: no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_retry_after_failover_is_not_duplicated() {
+    let (n1, n2, n3) = (node(), node(), node());
+    let s0 = state(1, 0, &[1, 2, 3]);
+    let l1 = Arc::new(
+        LeaderReplica::new(n1.partition.clone(), 1, &s0, LeaderConfig::default(), 0, 0)
+            .expect("leader"),
+    );
+    let f2 = FollowerReplica::new(n2.partition.clone(), 2, &s0, 0, 0);
+    let f3 = FollowerReplica::new(n3.partition.clone(), 3, &s0, 0, 0);
+    let first = idempotent_batch("a", 4, 7, 0);
+    let produce = {
+        let l1 = l1.clone();
+        let first = first.clone();
+        tokio::spawn(async move { l1.append(first, true).await.expect("acks=all").base_offset })
+    };
+    pump_until(
+        &l1,
+        &[&f2, &f3],
+        || produce.is_finished(),
+        "the first acknowledgement",
+    )
+    .await;
+    assert_eq!(produce.await.expect("task"), 0);
+
+    // Node 1 dies; node 2 leads epoch 1 with node 3 following.
+    let s1 = state(2, 1, &[2, 3]);
+    let l2 = Arc::new(
+        LeaderReplica::new(
+            n2.partition.clone(),
+            2,
+            &s1,
+            LeaderConfig::default(),
+            100,
+            0,
+        )
+        .expect("leader 2"),
+    );
+    let f3 = FollowerReplica::new(n3.partition.clone(), 3, &s1, 0, f3.next_fetch_id());
+    let retry = {
+        let l2 = l2.clone();
+        tokio::spawn(async move { l2.append(first, true).await.expect("retry accepted") })
+    };
+    pump_until(
+        &l2,
+        &[&f3],
+        || retry.is_finished(),
+        "the retry's acknowledgement",
+    )
+    .await;
+    let info = retry.await.expect("task");
+    assert!(info.duplicate, "the retry was appended again: {info:?}");
+    assert_eq!(info.base_offset, 0);
+    assert_eq!(n2.partition.log_end_offset().expect("end"), 4);
+
+    let next = {
+        let l2 = l2.clone();
+        tokio::spawn(async move {
+            l2.append(idempotent_batch("b", 2, 7, 4), true)
+                .await
+                .expect("next sequence")
+        })
+    };
+    pump_until(
+        &l2,
+        &[&f3],
+        || next.is_finished(),
+        "the next acknowledgement",
+    )
+    .await;
+    assert_eq!(next.await.expect("task").base_offset, 4);
+    assert_eq!(contents(&n3.partition), contents(&n2.partition));
+}

@@ -137,3 +137,23 @@ fn a_killed_leader_is_replaced_within_three_seconds() {
         assert!(r.acked > 0, "{r:?}");
     }
 }
+
+#[test]
+fn a_rolling_restart_never_leaves_the_partition_without_a_leader_for_long() {
+    let reports = sweep(
+        |c| {
+            c.faults = false;
+            c.loss = 0.0;
+            c.chaos_ms = 20_000;
+            c.settle_ms = 5_000;
+            c.rolling_restart = true;
+        },
+        20,
+    );
+    for r in &reports {
+        assert_eq!(r.rolled, 3, "the rolling restart did not finish: {r:?}");
+        // Only the hand-over itself: one controller message and a fetch, never a session timeout.
+        assert!(r.longest_leaderless_after_start_ms <= 100, "{r:?}");
+        assert_eq!(r.not_enough_replicas, 0, "{r:?}");
+    }
+}

@@ -63,11 +63,13 @@ pub struct FollowerProgress {
 
 #[derive(Debug, Clone)]
 struct PendingIsr {
+    /// The latest proposal (based on our partition epoch).
     request: AlterPartition,
     sent_at_ms: u64,
-    /// An answer came back rejected: keep counting the proposal until a newer partition state
-    /// arrives (an earlier copy of the request may have been applied), but stop re-sending.
-    rejected: bool,
+    /// Every member any proposal on this partition epoch added: a copy of any of them may still
+    /// be applied by the controller, so all count toward the HW until a newer partition state
+    /// says what happened.
+    counted: BTreeSet<NodeId>,
 }
 
 /// The leader of one partition in one leader epoch.
@@ -184,7 +186,7 @@ impl LeaderState {
     pub fn maximal_isr(&self) -> BTreeSet<NodeId> {
         let mut set = self.isr.clone();
         if let Some(p) = &self.pending {
-            set.extend(p.request.new_isr.iter().copied());
+            set.extend(p.counted.iter().copied());
         }
         set
     }
@@ -304,15 +306,6 @@ impl LeaderState {
 
     /// Periodic work: proposes an ISR change (or re-sends an unanswered one) to the controller.
     pub fn tick(&mut self, now_ms: u64) -> Option<AlterPartition> {
-        if let Some(p) = &mut self.pending {
-            if !p.rejected
-                && now_ms.saturating_sub(p.sent_at_ms) >= self.config.alter_partition_retry_ms
-            {
-                p.sent_at_ms = now_ms;
-                return Some(p.request.clone());
-            }
-            return None;
-        }
         let mut new_isr = self.isr.clone();
         for (&id, p) in &self.followers {
             let in_isr = self.isr.contains(&id);
@@ -329,31 +322,49 @@ impl LeaderState {
                 new_isr.insert(id);
             }
         }
-        if new_isr == self.isr {
-            return None;
+        let new_isr: Vec<NodeId> = new_isr.into_iter().collect();
+        let retry_due = |p: &PendingIsr| {
+            now_ms.saturating_sub(p.sent_at_ms) >= self.config.alter_partition_retry_ms
+        };
+        match &mut self.pending {
+            // Nothing to change and nothing outstanding.
+            None if new_isr.iter().copied().eq(self.isr.iter().copied()) => return None,
+            // The same proposal: re-send once the answer is overdue (lost, or refused because a
+            // member was not eligible yet).
+            Some(p) if p.request.new_isr == new_isr => {
+                if !retry_due(p) {
+                    return None;
+                }
+                p.sent_at_ms = now_ms;
+                return Some(p.request.clone());
+            }
+            Some(p) if !retry_due(p) => return None,
+            _ => {}
         }
         let request = AlterPartition {
             tp: self.tp.clone(),
             leader: self.me,
             leader_epoch: self.leader_epoch,
             partition_epoch: self.partition_epoch,
-            new_isr: new_isr.into_iter().collect(),
+            new_isr,
         };
         tracing::debug!(tp = %self.tp, isr = ?request.new_isr, "proposing ISR change");
+        let mut counted = self.pending.take().map(|p| p.counted).unwrap_or_default();
+        counted.extend(request.new_isr.iter().copied());
         self.pending = Some(PendingIsr {
             request: request.clone(),
             sent_at_ms: now_ms,
-            rejected: false,
+            counted,
         });
         self.advance_high_watermark();
         Some(request)
     }
 
-    /// The controller rejected our AlterPartition (stale epochs, or a member it considers fenced).
+    /// The controller refused our AlterPartition (stale epochs, or a member it does not consider
+    /// eligible). Nothing to undo: the proposal keeps counting until a newer partition state
+    /// arrives, and [`Self::tick`] proposes again after the retry interval.
     pub fn on_alter_rejected(&mut self) {
-        if let Some(p) = &mut self.pending {
-            p.rejected = true;
-        }
+        tracing::debug!(tp = %self.tp, "ISR change refused");
     }
 
     /// The controller's partition state for our epoch (from an AlterPartition answer or metadata

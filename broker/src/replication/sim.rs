@@ -53,6 +53,9 @@ pub struct SimConfig {
     /// A scripted fault: at this time the current leader dies (SIGKILL) and stays down until the
     /// end of the fault phase; [`SimReport::failover_ms`] measures its replacement.
     pub kill_leader_at_ms: Option<u64>,
+    /// A scripted rolling restart: each broker in turn shuts down cleanly (controlled shutdown),
+    /// restarts, and the next goes only once the ISR is full again. Random faults are off.
+    pub rolling_restart: bool,
     /// Keep a timeline of faults and controller decisions in [`SimReport::trace`] (replays).
     pub trace: bool,
 }
@@ -73,6 +76,7 @@ impl SimConfig {
             session_timeout_ms: super::limits::BROKER_SESSION_TIMEOUT_MS,
             fetch_timeout_ms: 200,
             kill_leader_at_ms: None,
+            rolling_restart: false,
             trace: false,
         }
     }
@@ -109,6 +113,10 @@ pub struct SimReport {
     /// With [`SimConfig::kill_leader_at_ms`]: milliseconds from the kill until another broker
     /// served as leader in the controller's current epoch.
     pub failover_ms: Option<u64>,
+    /// With [`SimConfig::rolling_restart`]: brokers restarted (all of them when it finished).
+    pub rolled: u64,
+    /// Longest stretch with no serving leader after the first leader took over, in ms.
+    pub longest_leaderless_after_start_ms: u64,
     /// With [`SimConfig::trace`]: the timeline, one line per fault or controller decision.
     pub trace: Vec<String>,
 }

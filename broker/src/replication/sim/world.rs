@@ -44,6 +44,7 @@ enum Event {
     Read,
     EndChaos,
     KillLeader,
+    RollingStep,
 }
 
 struct Scheduled {
@@ -209,6 +210,24 @@ impl World {
         let after = self.cluster.partition(&self.tp).cloned();
         if before != after {
             self.note(|| format!("controller {cmd:?} -> {after:?}"));
+            // Push the change to every broker at once (as brokers tailing the metadata log see
+            // it), rather than waiting for their next heartbeat.
+            let targets: Vec<NodeId> = self
+                .nodes
+                .values()
+                .filter(|n| n.up && n.registered)
+                .map(|n| n.id)
+                .collect();
+            for id in targets {
+                self.send(
+                    Addr::Controller,
+                    Addr::Node(id),
+                    Msg::Meta {
+                        registered: true,
+                        partition: after.clone(),
+                    },
+                );
+            }
         }
         result
     }
@@ -224,6 +243,9 @@ impl World {
         self.schedule(PRODUCE_MS, Event::Produce);
         self.schedule(READ_MS, Event::Read);
         self.schedule(self.cfg.chaos_ms, Event::EndChaos);
+        if self.cfg.rolling_restart {
+            self.schedule(1_000, Event::RollingStep);
+        }
         if let Some(at) = self.cfg.kill_leader_at_ms {
             self.schedule(at, Event::KillLeader);
         }
@@ -314,6 +336,24 @@ impl World {
                 self.schedule(READ_MS, Event::Read);
             }
             Event::EndChaos => self.end_chaos(),
+            Event::RollingStep => {
+                let all_up = self
+                    .nodes
+                    .values()
+                    .all(|n| n.up && n.registered && n.shutting_down.is_none());
+                let isr_full = self
+                    .cluster
+                    .partition(&self.tp)
+                    .is_some_and(|p| p.isr.len() == p.replicas.len());
+                let next = self.report.rolled as i32 + 1;
+                if all_up && isr_full && next <= self.cfg.nodes {
+                    self.report.rolled += 1;
+                    self.start_shutdown(next);
+                }
+                if self.report.rolled < self.cfg.nodes as u64 || !all_up {
+                    self.schedule(100, Event::RollingStep);
+                }
+            }
             Event::KillLeader => {
                 let leader = self
                     .cluster
@@ -772,6 +812,10 @@ impl World {
             (true, Some(since)) => {
                 let gap = self.now_ms - since;
                 self.report.longest_leaderless_ms = self.report.longest_leaderless_ms.max(gap);
+                if since > 0 {
+                    self.report.longest_leaderless_after_start_ms =
+                        self.report.longest_leaderless_after_start_ms.max(gap);
+                }
                 self.leaderless_since = None;
             }
             (false, None) => self.leaderless_since = Some(self.now_ms),
