@@ -13,6 +13,8 @@
 //!   crashes, checking the safety invariants.
 //! - [`replica`]: the leader and follower cores bound to a real [`crate::log::Partition`].
 //! - [`raft`]: the openraft-backed metadata log and state machine, stored on disk.
+//! - [`peer`]: the broker-to-broker protocol (metadata Raft RPCs, follower fetches) and its TCP
+//!   transport.
 //!
 //! See ARCHITECTURE.md ("replication") for the design and its invariants.
 
@@ -22,6 +24,7 @@ pub mod follower;
 pub mod leader;
 pub mod limits;
 pub mod message;
+pub mod peer;
 pub mod raft;
 pub mod replica;
 pub mod sim;

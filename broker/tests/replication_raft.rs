@@ -207,3 +207,80 @@ async fn a_restarted_single_node_keeps_its_metadata() {
     assert_eq!(s.brokers[&7].client_addr, "127.0.0.1:9099");
     node.raft.shutdown().await.expect("shutdown");
 }
+
+/// The same cluster over real loopback TCP (the peer protocol), with the leader's listener and
+/// Raft stopped mid-way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_over_tcp_elect_apply_and_fail_over() {
+    use std::sync::Arc;
+
+    use sluice_broker::replication::peer::transport::{serve, RaftHandler, TcpRaftNetwork};
+
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let mut listeners = Vec::new();
+    let mut addrs = Vec::new();
+    for id in 1..=3u64 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        addrs.push((id, l.local_addr().expect("addr").to_string()));
+        listeners.push(l);
+    }
+    let mut nodes = BTreeMap::new();
+    let mut servers = BTreeMap::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let id = i as u64 + 1;
+        let config = raft::default_config().expect("config");
+        let node = raft::open_node(id, dirs[i].path(), config, TcpRaftNetwork)
+            .await
+            .expect("open");
+        let handler = Arc::new(RaftHandler::new(node.raft.clone()));
+        servers.insert(id, tokio::spawn(serve(listener, handler)));
+        nodes.insert(id, node);
+    }
+    nodes[&1]
+        .raft
+        .initialize(raft::membership(&addrs))
+        .await
+        .expect("initialize");
+    let leader = wait_leader(&nodes).await;
+    for id in 1..=3 {
+        raft::propose(&nodes[&leader].raft, register(id))
+            .await
+            .expect("committed")
+            .expect("registered");
+    }
+    for node in nodes.values() {
+        wait_state(node, "three brokers everywhere", |s| s.brokers.len() == 3).await;
+    }
+
+    servers.remove(&leader).expect("server").abort();
+    let old = nodes.remove(&leader).expect("leader");
+    old.raft.shutdown().await.expect("shutdown");
+    let new_leader = wait_leader(&nodes).await;
+    assert_ne!(new_leader, leader);
+    let create = MetadataCommand::CreateTopic {
+        name: "t".into(),
+        partitions: 1,
+        replication_factor: 2,
+        configs: BTreeMap::new(),
+    };
+    raft::propose(&nodes[&new_leader].raft, create)
+        .await
+        .expect("committed")
+        .expect("created");
+    for node in nodes.values() {
+        wait_state(node, "the topic on both survivors", |s| {
+            s.topics.contains_key("t")
+        })
+        .await;
+    }
+    for node in nodes.values() {
+        node.raft.shutdown().await.expect("shutdown");
+    }
+    for (_, s) in servers {
+        s.abort();
+    }
+}

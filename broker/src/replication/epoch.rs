@@ -11,7 +11,7 @@ pub const UNDEFINED_EPOCH: i32 = -1;
 
 /// The answer to "where does this epoch end": the largest epoch <= the requested one that the log
 /// has, and the first offset after it (the start of the next epoch, or the log end offset).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EpochEndOffset {
     /// The largest epoch in the log that is <= the requested epoch, or [`UNDEFINED_EPOCH`] when
     /// the requested epoch is older than everything in the log.

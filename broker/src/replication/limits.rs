@@ -31,3 +31,12 @@ pub const RAFT_FILE_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// Largest single metadata log entry: a command is a few hundred bytes, a membership change a few
 /// KiB; anything beyond this is corruption, not data.
 pub const RAFT_ENTRY_BYTES_MAX: u32 = 4 * 1024 * 1024;
+/// Largest frame on the peer connection: a fetch response carries at most
+/// [`PEER_FETCH_BYTES_MAX`] of records plus a small header; Raft appends and snapshot chunks are
+/// far smaller. A bigger length prefix is garbage and closes the connection.
+pub const PEER_FRAME_BYTES_MAX: u32 = 64 * 1024 * 1024;
+/// Largest fetch a follower asks for at once (Kafka's `replica.fetch.response.max.bytes` is 10 MiB).
+pub const PEER_FETCH_BYTES_MAX: u32 = 16 * 1024 * 1024;
+/// How long a peer call waits for its answer before the connection is dropped and redialled.
+pub const PEER_CALL_TIMEOUT_MS: u64 = 5_000;
+const _: () = assert!(PEER_FETCH_BYTES_MAX < PEER_FRAME_BYTES_MAX);

@@ -67,7 +67,7 @@ impl ReplicaError {
 
 /// A follower's fetch (Kafka's Fetch with `replica_id` set, plus the durable offset Sluice needs
 /// because acks=all means fsynced on the replicas).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchRequest {
     /// The fetching replica.
     pub replica: NodeId,
