@@ -13,6 +13,7 @@
 //!   crashes, checking the safety invariants.
 //! - [`replica`]: the leader and follower cores bound to a real [`crate::log::Partition`].
 //! - [`raft`]: the openraft-backed metadata log and state machine, stored on disk.
+//! - [`fetcher`]: follower fetches over the peer protocol (leader side and follower task).
 //! - [`peer`]: the broker-to-broker protocol (metadata Raft RPCs, follower fetches) and its TCP
 //!   transport.
 //!
@@ -20,6 +21,7 @@
 
 pub mod controller;
 pub mod epoch;
+pub mod fetcher;
 pub mod follower;
 pub mod leader;
 pub mod limits;

@@ -40,3 +40,8 @@ pub const PEER_FETCH_BYTES_MAX: u32 = 16 * 1024 * 1024;
 /// How long a peer call waits for its answer before the connection is dropped and redialled.
 pub const PEER_CALL_TIMEOUT_MS: u64 = 5_000;
 const _: () = assert!(PEER_FETCH_BYTES_MAX < PEER_FRAME_BYTES_MAX);
+/// How long a leader holds a follower's fetch that found nothing new (Kafka's
+/// `replica.fetch.wait.max.ms`): long enough not to spin, short enough to notice a new leader.
+pub const REPLICA_FETCH_WAIT_MS: u64 = 500;
+/// How long a follower waits before fetching again after an error or a refusal.
+pub const REPLICA_FETCH_BACKOFF_MS: u64 = 100;
