@@ -19,6 +19,7 @@
 //!
 //! See ARCHITECTURE.md ("replication") for the design and its invariants.
 
+pub mod cluster;
 pub mod controller;
 pub mod epoch;
 pub mod fetcher;

@@ -18,6 +18,7 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::controller::{CommandOutcome, MetadataCommand, MetadataError};
 use super::epoch::EpochEndOffset;
 use super::limits::{PEER_FETCH_BYTES_MAX, PEER_FRAME_BYTES_MAX};
 use super::message::{FetchRequest, ReplicaError, TopicPartition};
@@ -35,6 +36,15 @@ pub enum PeerRequest {
     RaftVote(VoteRequest<u64>),
     /// Raft InstallSnapshot (one chunk).
     RaftInstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// Propose a metadata command (sent to the metadata leader, the active controller).
+    Propose(MetadataCommand),
+    /// A broker's liveness heartbeat to the active controller.
+    Heartbeat {
+        /// Broker id.
+        id: i32,
+        /// Its incarnation.
+        incarnation: u64,
+    },
     /// A follower's fetch of one partition.
     Fetch {
         /// The partition.
@@ -63,6 +73,10 @@ pub enum PeerResponse {
         /// High watermark and divergence, or the refusal.
         result: Result<FetchHeader, ReplicaError>,
     },
+    /// A proposal's outcome once applied, or why it was not proposed (not the leader, ...).
+    Proposed(Result<Result<CommandOutcome, MetadataError>, String>),
+    /// Heartbeat answer: false if this peer is not the active controller.
+    Heartbeat(bool),
     /// The peer could not serve the request (not a controller node, unknown partition, ...).
     Unavailable(String),
 }
