@@ -198,3 +198,142 @@ async fn acknowledged_records_survive_losing_the_partition_leader() {
         n.stop().await;
     }
 }
+
+/// A rolling-restart step: the partition leader shuts down cleanly (leadership moves first, so
+/// acks=all keeps working), restarts from its directory, catches up and rejoins the ISR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_restart_hands_over_first_and_rejoins_the_isr() {
+    let mut listeners = Vec::new();
+    let mut peers = BTreeMap::new();
+    for id in 1..=3 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        peers.insert(id as NodeId, l.local_addr().expect("addr").to_string());
+        listeners.push(l);
+    }
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let open_logs = |i: usize| {
+        Arc::new(
+            LogManager::open(dirs[i].path(), LogConfig::default(), Arc::new(SystemClock))
+                .expect("logs"),
+        )
+    };
+    let config = |id: NodeId| {
+        ClusterConfig::new(
+            id,
+            peers.clone(),
+            format!("127.0.0.1:{}", 9092 + id),
+            dirs[id as usize - 1].path().to_path_buf(),
+        )
+    };
+    let mut logs = BTreeMap::new();
+    let mut nodes = BTreeMap::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let id = i as NodeId + 1;
+        let log = open_logs(i);
+        nodes.insert(
+            id,
+            ClusterNode::start(config(id), log.clone(), listener)
+                .await
+                .expect("start"),
+        );
+        logs.insert(id, log);
+    }
+    wait_state(&nodes[&1], "three registered brokers", |s| {
+        s.brokers.values().filter(|b| !b.fenced).count() == 3
+    })
+    .await;
+    let create = MetadataCommand::CreateTopic {
+        name: "orders".into(),
+        partitions: 1,
+        replication_factor: 3,
+        configs: BTreeMap::new(),
+    };
+    nodes[&3]
+        .propose(create)
+        .await
+        .expect("proposed")
+        .expect("created");
+    let tp = TopicPartition::new("orders", 0);
+    let first = wait_state(&nodes[&1], "the topic", |s| s.partition(&tp).is_some())
+        .await
+        .partition(&tp)
+        .expect("p")
+        .clone();
+    let old = first.leader;
+    wait_until("the leader to take over", || {
+        nodes[&old].leaders().get(&tp).is_some()
+    })
+    .await;
+    let leader = nodes[&old].leaders().get(&tp).expect("leader");
+    for i in 0..10 {
+        tokio::time::timeout(DEADLINE, leader.append(batch(i), true))
+            .await
+            .expect("in time")
+            .expect("acks=all");
+    }
+    drop(leader);
+
+    nodes.remove(&old).expect("node").shutdown(DEADLINE).await;
+    let survivor = *nodes.keys().next().expect("survivor");
+    let moved = wait_state(&nodes[&survivor], "leadership to move", |s| {
+        s.partition(&tp)
+            .is_some_and(|p| p.leader != old && p.leader > 0)
+    })
+    .await;
+    let p = moved.partition(&tp).expect("p");
+    assert!(
+        !p.isr.contains(&old),
+        "a shut-down broker stays out of the ISR"
+    );
+    let new_id = p.leader;
+    wait_until("the new leader to take over", || {
+        nodes[&new_id].leaders().get(&tp).is_some()
+    })
+    .await;
+    let new_leader = nodes[&new_id].leaders().get(&tp).expect("new leader");
+    for i in 10..15 {
+        tokio::time::timeout(DEADLINE, new_leader.append(batch(i), true))
+            .await
+            .expect("in time")
+            .expect("acks=all during the restart");
+    }
+
+    // The node comes back from its directory, as a new incarnation. Its logs are dropped without
+    // a clean close, so the restart also runs log recovery.
+    drop(logs.remove(&old).expect("logs"));
+    let listener = tokio::net::TcpListener::bind(&peers[&old])
+        .await
+        .expect("rebind the peer port");
+    let log = open_logs(old as usize - 1);
+    nodes.insert(
+        old,
+        ClusterNode::start(config(old), log.clone(), listener)
+            .await
+            .expect("restart"),
+    );
+    logs.insert(old, log);
+    wait_state(
+        &nodes[&new_id],
+        "the restarted broker back in the ISR",
+        |s| s.partition(&tp).is_some_and(|p| p.isr.len() == 3),
+    )
+    .await;
+    let hw = new_leader.high_watermark();
+    assert_eq!(hw, 150);
+    wait_until("the restarted broker to hold everything", || {
+        logs[&old]
+            .partition("orders", 0)
+            .is_some_and(|p| p.log_end_offset().is_ok_and(|e| e >= hw))
+    })
+    .await;
+    assert_eq!(
+        stored(&logs[&old], &tp, hw),
+        stored(&logs[&new_id], &tp, hw)
+    );
+    drop(new_leader);
+    for (_, n) in nodes {
+        n.stop().await;
+    }
+}
