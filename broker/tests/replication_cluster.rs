@@ -139,6 +139,7 @@ async fn acknowledged_records_survive_losing_the_partition_leader() {
 
     // The leader dies without a word.
     let dead = first.leader;
+    let killed_at = std::time::Instant::now();
     nodes.remove(&dead).expect("node").stop().await;
     let survivor = *nodes.keys().next().expect("a survivor");
     let after = wait_state(&nodes[&survivor], "a new leader from the ISR", |s| {
@@ -154,6 +155,11 @@ async fn acknowledged_records_survive_losing_the_partition_leader() {
     })
     .await;
     let new_leader = nodes[&new_id].leaders().get(&tp).expect("new leader");
+    // A figure for the record (not an assertion): the budget is 3 s.
+    println!(
+        "partition leader replaced {:?} after the kill",
+        killed_at.elapsed()
+    );
     // Two brokers left, min.insync.replicas = 2: acks=all still works.
     for i in 20..25 {
         let info = tokio::time::timeout(DEADLINE, new_leader.append(batch(i), true))

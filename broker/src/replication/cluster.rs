@@ -39,6 +39,9 @@ use crate::log::{LogConfig, LogManager};
 
 /// How often the controller and reconcile loops run when nothing wakes them.
 const LOOP_INTERVAL_MS: u64 = 50;
+/// How long a new active controller waits to hear from a broker before fencing it: three
+/// heartbeat intervals (live brokers find the new controller within one).
+const FAILOVER_GRACE_MS: u64 = 3 * BROKER_HEARTBEAT_INTERVAL_MS;
 /// Directory (inside the data dir) of the metadata log.
 pub const METADATA_DIR: &str = "__cluster_metadata";
 
@@ -274,7 +277,9 @@ impl Shared {
                 return;
             }
             let state = self.state.borrow().clone();
-            let l = liveness.get_or_insert_with(|| Liveness::new(self.config.session_timeout_ms));
+            let l = liveness.get_or_insert_with(|| {
+                Liveness::after_failover(self.config.session_timeout_ms, FAILOVER_GRACE_MS)
+            });
             l.on_heartbeat(self.me(), self.incarnation, now_ms());
             l.tick(now_ms(), &state)
         };

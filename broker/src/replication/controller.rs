@@ -475,6 +475,7 @@ fn set_leader(p: &mut PartitionState, leader: NodeId) {
 #[derive(Debug, Clone)]
 pub struct Liveness {
     session_timeout_ms: u64,
+    first_seen_grace_ms: u64,
     last_heard: BTreeMap<NodeId, (u64, u64)>,
 }
 
@@ -483,6 +484,18 @@ impl Liveness {
     pub fn new(session_timeout_ms: u64) -> Self {
         Self {
             session_timeout_ms,
+            first_seen_grace_ms: session_timeout_ms,
+            last_heard: BTreeMap::new(),
+        }
+    }
+
+    /// Liveness for a controller that just took over: a broker not heard from yet gets only
+    /// `grace_ms` (a few heartbeat intervals: live brokers find the new controller at once) instead
+    /// of a whole session, so a broker that died with the old controller is fenced sooner.
+    pub fn after_failover(session_timeout_ms: u64, grace_ms: u64) -> Self {
+        Self {
+            session_timeout_ms,
+            first_seen_grace_ms: grace_ms.min(session_timeout_ms),
             last_heard: BTreeMap::new(),
         }
     }
@@ -501,10 +514,12 @@ impl Liveness {
     pub fn tick(&mut self, now_ms: u64, state: &ClusterState) -> Vec<MetadataCommand> {
         let mut out = Vec::new();
         for b in state.brokers.values() {
+            let first_seen =
+                now_ms.saturating_sub(self.session_timeout_ms - self.first_seen_grace_ms);
             let heard = self
                 .last_heard
                 .entry(b.id)
-                .or_insert((b.incarnation, now_ms));
+                .or_insert((b.incarnation, first_seen));
             let alive = heard.0 == b.incarnation
                 && now_ms.saturating_sub(heard.1) <= self.session_timeout_ms;
             if b.fenced && alive && !b.shutting_down {

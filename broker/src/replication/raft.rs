@@ -74,14 +74,15 @@ pub struct MetadataNode {
     pub state: watch::Receiver<ClusterState>,
 }
 
-/// Raft timing for the metadata log: heartbeats every 100 ms and elections after 0.5-1 s of
-/// silence, so a dead metadata leader is replaced well within the 3 s failover budget.
+/// Raft timing for the metadata log: heartbeats every 100 ms and elections after 0.3-0.6 s of
+/// silence, so a dead metadata leader is replaced early in the 3 s failover budget (the new
+/// controller still has to notice the dead broker, see `cluster`).
 pub fn default_config() -> Result<openraft::Config, MetadataRaftError> {
     openraft::Config {
         cluster_name: "sluice-metadata".into(),
         heartbeat_interval: 100,
-        election_timeout_min: 500,
-        election_timeout_max: 1_000,
+        election_timeout_min: 300,
+        election_timeout_max: 600,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1_000),
         max_in_snapshot_log_to_keep: 100,
         ..Default::default()

@@ -250,3 +250,25 @@ fn liveness_fences_silent_brokers_and_unfences_returning_ones() {
         }]
     );
 }
+
+#[test]
+fn a_new_controller_gives_unheard_brokers_only_the_grace() {
+    let c = cluster(3);
+    let mut l = Liveness::after_failover(1_500, 900);
+    l.on_heartbeat(1, 1, 10_000);
+    l.on_heartbeat(2, 1, 10_000);
+    assert!(
+        l.tick(10_000, &c).is_empty(),
+        "3 first seen now: within its grace"
+    );
+    l.on_heartbeat(1, 1, 10_800);
+    l.on_heartbeat(2, 1, 10_800);
+    assert!(l.tick(10_850, &c).is_empty());
+    assert_eq!(
+        l.tick(10_950, &c),
+        vec![MetadataCommand::FenceBroker {
+            id: 3,
+            incarnation: 1
+        }]
+    );
+}

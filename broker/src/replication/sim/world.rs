@@ -408,7 +408,8 @@ impl World {
         if self.rng.f64() < self.loss {
             return;
         }
-        let delay = if self.chaos && self.rng.u32(0..100) == 0 {
+        // One message in a hundred is very late (reordering), while faults are on.
+        let delay = if self.chaos && self.cfg.faults && self.rng.u32(0..100) == 0 {
             self.rng.u64(50..500)
         } else {
             self.rng.u64(1..=self.cfg.max_delay_ms.max(1))
@@ -818,7 +819,10 @@ impl World {
                 }
                 self.leaderless_since = None;
             }
-            (false, None) => self.leaderless_since = Some(self.now_ms),
+            (false, None) => {
+                self.leaderless_since = Some(self.now_ms);
+                self.note(|| "no serving leader".to_owned());
+            }
             _ => {}
         }
     }
