@@ -618,7 +618,11 @@ impl World {
             }
             160..=169 => {
                 // Controller failover: the new active controller knows no heartbeats yet.
-                self.liveness = Liveness::new(self.cfg.session_timeout_ms);
+                // As `cluster` does: brokers not heard from get three heartbeats of grace.
+                self.liveness = Liveness::after_failover(
+                    self.cfg.session_timeout_ms,
+                    3 * BROKER_HEARTBEAT_INTERVAL_MS,
+                );
                 self.note(|| "controller failover".to_owned());
             }
             _ => {}
