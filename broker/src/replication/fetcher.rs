@@ -1,0 +1,248 @@
+//! Follower fetches over the peer protocol: the leader side ([`ReplicaHandler`], which also serves
+//! the metadata Raft's RPCs) and the follower side ([`run_follower`], one task per followed
+//! partition).
+//!
+//! A fetch that finds nothing new is held by the leader until the log grows or
+//! [`REPLICA_FETCH_WAIT_MS`] passes. A follower waits for its own fsync after appending before it
+//! fetches again, so that the next fetch reports the new durable offset and the leader can move
+//! the high watermark (and complete acks=all) at once.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::limits::{PEER_FETCH_BYTES_MAX, REPLICA_FETCH_BACKOFF_MS, REPLICA_FETCH_WAIT_MS};
+use super::message::{FetchData, FetchRequest, FetchResponse, ReplicaError, TopicPartition};
+use super::peer::transport::{BoxFuture, PeerClient, PeerHandler, RaftHandler};
+use super::peer::{FetchHeader, PeerError, PeerRequest, PeerResponse};
+use super::replica::{FollowerOutcome, FollowerReplica, LeaderReplica};
+
+/// Milliseconds since the Unix epoch: the `now` the cores get from the async drivers.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The partitions this broker leads, by partition.
+#[derive(Default)]
+pub struct Leaders {
+    map: RwLock<BTreeMap<TopicPartition, Arc<LeaderReplica>>>,
+}
+
+impl Leaders {
+    /// No leaderships.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts serving `leader` for `tp` (replacing any earlier leadership, which is returned).
+    pub fn insert(
+        &self,
+        tp: TopicPartition,
+        leader: Arc<LeaderReplica>,
+    ) -> Option<Arc<LeaderReplica>> {
+        self.map
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tp, leader)
+    }
+
+    /// Stops serving `tp`.
+    pub fn remove(&self, tp: &TopicPartition) -> Option<Arc<LeaderReplica>> {
+        self.map
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tp)
+    }
+
+    /// The leadership of `tp`, if any.
+    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<LeaderReplica>> {
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tp)
+            .cloned()
+    }
+}
+
+/// Serves follower fetches from this broker's leaderships and, if given, the metadata Raft.
+pub struct ReplicaHandler {
+    leaders: Arc<Leaders>,
+    raft: Option<RaftHandler>,
+}
+
+impl ReplicaHandler {
+    /// Serves `leaders` and optionally the metadata Raft.
+    pub fn new(leaders: Arc<Leaders>, raft: Option<RaftHandler>) -> Self {
+        Self { leaders, raft }
+    }
+
+    async fn fetch(
+        &self,
+        tp: TopicPartition,
+        req: FetchRequest,
+        max_bytes: u32,
+    ) -> (PeerResponse, Vec<Bytes>) {
+        let refuse = |e: ReplicaError| {
+            (
+                PeerResponse::Fetch {
+                    fetch_id: req.fetch_id,
+                    result: Err(e),
+                },
+                Vec::new(),
+            )
+        };
+        let Some(leader) = self.leaders.get(&tp) else {
+            return refuse(ReplicaError::NotLeader);
+        };
+        let max_bytes = max_bytes.min(PEER_FETCH_BYTES_MAX) as usize;
+        let mut grown = leader.partition().subscribe();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(REPLICA_FETCH_WAIT_MS);
+        loop {
+            let resp = match leader.fetch(now_ms(), &req, max_bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    return (PeerResponse::Unavailable(format!("{tp}: {e}")), Vec::new());
+                }
+            };
+            let idle = matches!(&resp.result, Ok(d) if d.records.is_empty() && d.diverging.is_none())
+                && req.durable_offset >= req.fetch_offset;
+            if !idle || tokio::time::Instant::now() >= deadline {
+                return match resp.result {
+                    Ok(d) => (
+                        PeerResponse::Fetch {
+                            fetch_id: req.fetch_id,
+                            result: Ok(FetchHeader {
+                                high_watermark: d.high_watermark,
+                                diverging: d.diverging,
+                            }),
+                        },
+                        d.records,
+                    ),
+                    Err(e) => refuse(e),
+                };
+            }
+            // Hold the fetch until the log grows (or the wait ends), as Kafka does.
+            if tokio::time::timeout_at(deadline, grown.changed())
+                .await
+                .is_err()
+            {
+                continue;
+            }
+        }
+    }
+}
+
+impl PeerHandler for ReplicaHandler {
+    fn handle(&self, req: PeerRequest) -> BoxFuture<'_, (PeerResponse, Vec<Bytes>)> {
+        Box::pin(async move {
+            let req = match &self.raft {
+                Some(raft) => match raft.handle_raft(req).await {
+                    Ok(resp) => return (resp, Vec::new()),
+                    Err(req) => req,
+                },
+                None => req,
+            };
+            match req {
+                PeerRequest::Fetch { tp, req, max_bytes } => self.fetch(tp, req, max_bytes).await,
+                _ => (
+                    PeerResponse::Unavailable("this broker serves no metadata log".into()),
+                    Vec::new(),
+                ),
+            }
+        })
+    }
+}
+
+/// Sends one fetch to the leader and turns the answer into a [`FetchResponse`].
+pub async fn fetch_once(
+    client: &PeerClient,
+    tp: &TopicPartition,
+    req: FetchRequest,
+    max_bytes: u32,
+) -> Result<FetchResponse<Vec<Bytes>>, PeerError> {
+    let (resp, tail) = client
+        .call(PeerRequest::Fetch {
+            tp: tp.clone(),
+            req,
+            max_bytes,
+        })
+        .await?;
+    match resp {
+        PeerResponse::Fetch { fetch_id, result } => Ok(FetchResponse {
+            fetch_id,
+            result: result.map(|h| FetchData {
+                high_watermark: h.high_watermark,
+                diverging: h.diverging,
+                records: if tail.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![tail]
+                },
+            }),
+        }),
+        other => Err(PeerError::Unexpected(format!("{other:?}"))),
+    }
+}
+
+/// Follows one partition until `stop` turns true: fetch, apply, fsync, repeat. Errors are logged
+/// and retried after a backoff (the leader may be restarting or changing).
+pub async fn run_follower(
+    follower: Arc<FollowerReplica>,
+    client: Arc<PeerClient>,
+    tp: TopicPartition,
+    mut stop: watch::Receiver<bool>,
+) {
+    let backoff = Duration::from_millis(REPLICA_FETCH_BACKOFF_MS);
+    while !*stop.borrow() {
+        let step = async {
+            let Some(req) = follower.poll_fetch(now_ms()).map_err(|e| e.to_string())? else {
+                return Ok::<bool, String>(false);
+            };
+            let resp = fetch_once(&client, &tp, req, PEER_FETCH_BYTES_MAX)
+                .await
+                .map_err(|e| e.to_string())?;
+            let refused = resp.result.is_err();
+            match follower
+                .on_fetch_response(now_ms(), resp)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                FollowerOutcome::Appended(end) => {
+                    follower
+                        .partition()
+                        .wait_durable(end)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(true)
+                }
+                FollowerOutcome::Truncated(_) => Ok(true),
+                FollowerOutcome::Nothing => Ok(!refused),
+            }
+        };
+        let progressed = tokio::select! {
+            r = step => r,
+            _ = stop.changed() => return,
+        };
+        match progressed {
+            Ok(true) => {}
+            Ok(false) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%tp, error = %e, "follower fetch failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    }
+}

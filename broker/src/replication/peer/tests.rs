@@ -1,0 +1,113 @@
+//! The peer frame codec: round trips with records, partial input, and garbage.
+
+use super::*;
+
+fn fetch_response() -> (PeerFrame, Vec<Bytes>) {
+    let frame = PeerFrame {
+        correlation_id: 42,
+        body: PeerBody::Response(PeerResponse::Fetch {
+            fetch_id: 7,
+            result: Ok(FetchHeader {
+                high_watermark: 10,
+                diverging: Some(EpochEndOffset {
+                    epoch: 3,
+                    end_offset: 9,
+                }),
+            }),
+        }),
+    };
+    (
+        frame,
+        vec![
+            Bytes::from_static(b"batch-one"),
+            Bytes::from_static(b"batch-two"),
+        ],
+    )
+}
+
+#[test]
+fn a_fetch_response_round_trips_with_its_records_untouched() {
+    let (frame, tail) = fetch_response();
+    let mut buf = BytesMut::new();
+    encode_frame(&frame, &tail, &mut buf).unwrap();
+    let whole = buf.clone();
+    // Every strict prefix is "need more", never an error.
+    for cut in 0..whole.len() {
+        let mut partial = BytesMut::from(&whole[..cut]);
+        assert!(
+            decode_frame(&mut partial).unwrap().is_none(),
+            "cut at {cut}"
+        );
+    }
+    let (decoded, records) = decode_frame(&mut buf).unwrap().unwrap();
+    assert!(buf.is_empty());
+    assert_eq!(decoded.correlation_id, 42);
+    assert_eq!(&records[..], b"batch-onebatch-two");
+    match decoded.body {
+        PeerBody::Response(PeerResponse::Fetch {
+            fetch_id: 7,
+            result: Ok(h),
+        }) => assert_eq!(h.high_watermark, 10),
+        other => panic!("wrong body {other:?}"),
+    }
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    let mut huge = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 0, 0][..]);
+    assert!(matches!(
+        decode_frame(&mut huge),
+        Err(PeerError::FrameTooLarge(_))
+    ));
+    let mut bad_header_len = BytesMut::new();
+    bad_header_len.put_u32(8);
+    bad_header_len.put_u32(1_000);
+    bad_header_len.put_u32(0);
+    assert!(matches!(
+        decode_frame(&mut bad_header_len),
+        Err(PeerError::BadHeaderLength { .. })
+    ));
+    let mut not_json = BytesMut::new();
+    not_json.put_u32(4 + 3);
+    not_json.put_u32(3);
+    not_json.put_slice(b"{{{");
+    assert!(matches!(
+        decode_frame(&mut not_json),
+        Err(PeerError::BadHeader(_))
+    ));
+    let mut tiny = BytesMut::from(&[0, 0, 0, 1, 0][..]);
+    assert!(decode_frame(&mut tiny).is_err());
+}
+
+#[test]
+fn oversized_fetches_are_refused_both_ways() {
+    let frame = PeerFrame {
+        correlation_id: 1,
+        body: PeerBody::Request(PeerRequest::Fetch {
+            tp: TopicPartition::new("t", 0),
+            req: FetchRequest {
+                replica: 2,
+                leader_epoch: 0,
+                fetch_offset: 0,
+                last_fetched_epoch: -1,
+                durable_offset: 0,
+                fetch_id: 0,
+            },
+            max_bytes: PEER_FETCH_BYTES_MAX + 1,
+        }),
+    };
+    let mut buf = BytesMut::new();
+    assert!(matches!(
+        encode_frame(&frame, &[], &mut buf),
+        Err(PeerError::FetchTooLarge(_))
+    ));
+    // Hand-built, as a hostile peer would send it.
+    let header = serde_json::to_vec(&frame).unwrap();
+    buf.put_u32((4 + header.len()) as u32);
+    buf.put_u32(header.len() as u32);
+    buf.put_slice(&header);
+    assert!(matches!(
+        decode_frame(&mut buf),
+        Err(PeerError::FetchTooLarge(_))
+    ));
+}

@@ -1,0 +1,291 @@
+//! The peer protocol over TCP: [`serve`] answers requests with a [`PeerHandler`], [`PeerClient`]
+//! calls one peer (one connection, redialled after any failure), and [`TcpRaftNetwork`] is the
+//! openraft network for the metadata log on top of it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, RaftNetwork, RaftNetworkFactory};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+
+use super::{
+    decode_frame, encode_frame, PeerBody, PeerError, PeerFrame, PeerRequest, PeerResponse,
+};
+use crate::replication::limits::PEER_CALL_TIMEOUT_MS;
+use crate::replication::raft::{MetadataRaft, TypeConfig};
+
+/// A boxed future, as handlers return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Serves peer requests: the answer and the raw bytes (record batches) that follow it.
+pub trait PeerHandler: Send + Sync + 'static {
+    /// Handles one request.
+    fn handle(&self, req: PeerRequest) -> BoxFuture<'_, (PeerResponse, Vec<Bytes>)>;
+}
+
+/// Serves the metadata Raft's RPCs; anything else is answered `Unavailable`.
+pub struct RaftHandler {
+    raft: MetadataRaft,
+}
+
+impl RaftHandler {
+    /// Serves `raft`.
+    pub fn new(raft: MetadataRaft) -> Self {
+        Self { raft }
+    }
+
+    /// Answers a Raft request; `None` for other requests.
+    pub async fn handle_raft(&self, req: PeerRequest) -> Result<PeerResponse, PeerRequest> {
+        Ok(match req {
+            PeerRequest::RaftAppend(r) => {
+                PeerResponse::RaftAppend(self.raft.append_entries(r).await)
+            }
+            PeerRequest::RaftVote(r) => PeerResponse::RaftVote(self.raft.vote(r).await),
+            PeerRequest::RaftInstallSnapshot(r) => {
+                PeerResponse::RaftInstallSnapshot(self.raft.install_snapshot(r).await)
+            }
+            other => return Err(other),
+        })
+    }
+}
+
+impl PeerHandler for RaftHandler {
+    fn handle(&self, req: PeerRequest) -> BoxFuture<'_, (PeerResponse, Vec<Bytes>)> {
+        Box::pin(async move {
+            match self.handle_raft(req).await {
+                Ok(resp) => (resp, Vec::new()),
+                Err(_) => (
+                    PeerResponse::Unavailable("this peer serves only the metadata log".into()),
+                    Vec::new(),
+                ),
+            }
+        })
+    }
+}
+
+/// Accepts peer connections forever, one task per connection, requests answered in order.
+pub async fn serve(listener: TcpListener, handler: Arc<dyn PeerHandler>) -> std::io::Result<()> {
+    loop {
+        let (stream, remote) = listener.accept().await?;
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_connection(stream, handler).await {
+                tracing::debug!(%remote, error = %e, "peer connection closed");
+            }
+        });
+    }
+}
+
+async fn serve_connection(
+    mut stream: TcpStream,
+    handler: Arc<dyn PeerHandler>,
+) -> Result<(), PeerError> {
+    stream.set_nodelay(true)?;
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut out = BytesMut::new();
+    loop {
+        while let Some((frame, _tail)) = decode_frame(&mut buf)? {
+            let PeerBody::Request(req) = frame.body else {
+                return Err(PeerError::Unexpected(
+                    "a response where a request belongs".into(),
+                ));
+            };
+            let (resp, tail) = handler.handle(req).await;
+            let answer = PeerFrame {
+                correlation_id: frame.correlation_id,
+                body: PeerBody::Response(resp),
+            };
+            out.clear();
+            encode_frame(&answer, &tail, &mut out)?;
+            stream.write_all(&out).await?;
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+    }
+}
+
+struct Connection {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+/// A client for one peer: calls are serialised on one connection, redialled after any failure.
+pub struct PeerClient {
+    addr: String,
+    conn: Mutex<Option<Connection>>,
+    next_id: AtomicU64,
+    timeout: Duration,
+}
+
+impl PeerClient {
+    /// A client for the peer at `addr` (host:port); nothing is dialled until the first call.
+    pub fn new(addr: impl Into<String>) -> Self {
+        Self {
+            addr: addr.into(),
+            conn: Mutex::new(None),
+            next_id: AtomicU64::new(0),
+            timeout: Duration::from_millis(PEER_CALL_TIMEOUT_MS),
+        }
+    }
+
+    /// Sends `req` and waits for its answer and trailing bytes.
+    pub async fn call(&self, req: PeerRequest) -> Result<(PeerResponse, Bytes), PeerError> {
+        let mut guard = self.conn.lock().await;
+        let result = tokio::time::timeout(self.timeout, self.call_on(&mut guard, req))
+            .await
+            .unwrap_or(Err(PeerError::Timeout));
+        if result.is_err() {
+            // Whatever state the stream is in, it cannot be trusted for the next call.
+            *guard = None;
+        }
+        result
+    }
+
+    async fn call_on(
+        &self,
+        conn: &mut Option<Connection>,
+        req: PeerRequest,
+    ) -> Result<(PeerResponse, Bytes), PeerError> {
+        if conn.is_none() {
+            let stream = TcpStream::connect(&self.addr).await?;
+            stream.set_nodelay(true)?;
+            *conn = Some(Connection {
+                stream,
+                buf: BytesMut::with_capacity(64 * 1024),
+            });
+        }
+        let Some(c) = conn.as_mut() else {
+            return Err(PeerError::Unexpected("no connection".into()));
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut out = BytesMut::new();
+        encode_frame(
+            &PeerFrame {
+                correlation_id: id,
+                body: PeerBody::Request(req),
+            },
+            &[],
+            &mut out,
+        )?;
+        c.stream.write_all(&out).await?;
+        loop {
+            if let Some((frame, tail)) = decode_frame(&mut c.buf)? {
+                if frame.correlation_id != id {
+                    return Err(PeerError::Unexpected(format!(
+                        "answer {} to call {id}",
+                        frame.correlation_id
+                    )));
+                }
+                return match frame.body {
+                    PeerBody::Response(resp) => Ok((resp, tail)),
+                    PeerBody::Request(_) => Err(PeerError::Unexpected(
+                        "a request where an answer belongs".into(),
+                    )),
+                };
+            }
+            if c.stream.read_buf(&mut c.buf).await? == 0 {
+                return Err(PeerError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+    }
+}
+
+/// openraft's network factory over [`PeerClient`]s; a node's address is its `--peer-listen`.
+#[derive(Clone, Default)]
+pub struct TcpRaftNetwork;
+
+/// The Raft connection to one peer.
+pub struct TcpRaftConnection {
+    target: u64,
+    client: PeerClient,
+}
+
+impl RaftNetworkFactory<TypeConfig> for TcpRaftNetwork {
+    type Network = TcpRaftConnection;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
+        TcpRaftConnection {
+            target,
+            client: PeerClient::new(node.addr.clone()),
+        }
+    }
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>>;
+
+fn unexpected<E: std::error::Error>(
+    resp: &PeerResponse,
+) -> RPCError<u64, BasicNode, RaftError<u64, E>> {
+    let e = PeerError::Unexpected(format!("{resp:?}"));
+    RPCError::Unreachable(Unreachable::new(&e))
+}
+
+impl RaftNetwork<TypeConfig> for TcpRaftConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<u64>> {
+        let (resp, _) = self
+            .client
+            .call(PeerRequest::RaftAppend(rpc))
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        match resp {
+            PeerResponse::RaftAppend(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
+        let (resp, _) = self
+            .client
+            .call(PeerRequest::RaftInstallSnapshot(rpc))
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        match resp {
+            PeerResponse::RaftInstallSnapshot(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        _option: RPCOption,
+    ) -> RpcResult<VoteResponse<u64>> {
+        let (resp, _) = self
+            .client
+            .call(PeerRequest::RaftVote(rpc))
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        match resp {
+            PeerResponse::RaftVote(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+}

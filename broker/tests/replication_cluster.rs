@@ -1,0 +1,345 @@
+//! Three cluster nodes in one process, over loopback TCP with their own on-disk logs: they
+//! register, a replicated topic gets leaders and followers, acks=all writes complete, the
+//! partition leader is stopped without warning, a new leader is elected from the ISR, and every
+//! acknowledged record is still there at its offset, on both survivors, byte for byte.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_broker::log::{LogConfig, LogManager, SystemClock};
+use sluice_broker::replication::cluster::{ClusterConfig, ClusterNode};
+use sluice_broker::replication::controller::{ClusterState, MetadataCommand};
+use sluice_broker::replication::message::TopicPartition;
+use sluice_broker::replication::NodeId;
+use sluice_protocol::record::{BatchIter, BatchOptions, RecordBatchBuilder};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn batch(i: usize) -> Bytes {
+    let mut b = RecordBatchBuilder::new(BatchOptions::default());
+    for r in 0..10 {
+        let value = format!("batch {i} record {r}");
+        b.append(1_700_000_000_000, None, Some(value.as_bytes()), &[])
+            .expect("append record");
+    }
+    b.finish().expect("finish")
+}
+
+async fn wait_state(
+    node: &ClusterNode,
+    what: &str,
+    pred: impl Fn(&ClusterState) -> bool,
+) -> ClusterState {
+    let mut rx = node.state();
+    let s = tokio::time::timeout(DEADLINE, rx.wait_for(|s| pred(s)))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .expect("state channel")
+        .clone();
+    s
+}
+
+/// Polls `cond` every 20 ms until it holds, failing after the deadline.
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn stored(logs: &LogManager, tp: &TopicPartition, until: i64) -> Vec<(i64, Bytes)> {
+    let p = logs.partition(&tp.topic, tp.partition).expect("partition");
+    let read = p.read(0, usize::MAX, until).expect("read");
+    let all: Vec<u8> = read.chunks.iter().flat_map(|c| c.iter().copied()).collect();
+    BatchIter::new(Bytes::from(all))
+        .map(|b| {
+            let b = b.expect("batch");
+            (b.header().base_offset, b.as_bytes().slice(12..))
+        })
+        .filter(|(o, _)| *o < until)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_records_survive_losing_the_partition_leader() {
+    let mut listeners = Vec::new();
+    let mut peers = BTreeMap::new();
+    for id in 1..=3 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        peers.insert(id as NodeId, l.local_addr().expect("addr").to_string());
+        listeners.push(l);
+    }
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let mut logs = BTreeMap::new();
+    let mut nodes = BTreeMap::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let id = i as NodeId + 1;
+        let log = Arc::new(
+            LogManager::open(dirs[i].path(), LogConfig::default(), Arc::new(SystemClock))
+                .expect("logs"),
+        );
+        let config = ClusterConfig::new(
+            id,
+            peers.clone(),
+            format!("127.0.0.1:{}", 9092 + id),
+            dirs[i].path().to_path_buf(),
+        );
+        nodes.insert(
+            id,
+            ClusterNode::start(config, log.clone(), listener)
+                .await
+                .expect("start"),
+        );
+        logs.insert(id, log);
+    }
+    wait_state(&nodes[&1], "three registered brokers", |s| {
+        s.brokers.values().filter(|b| !b.fenced).count() == 3
+    })
+    .await;
+    let create = MetadataCommand::CreateTopic {
+        name: "orders".into(),
+        partitions: 1,
+        replication_factor: 3,
+        configs: BTreeMap::new(),
+    };
+    nodes[&2]
+        .propose(create)
+        .await
+        .expect("proposed")
+        .expect("created");
+    let tp = TopicPartition::new("orders", 0);
+    let state = wait_state(&nodes[&1], "the topic", |s| s.partition(&tp).is_some()).await;
+    let first = state.partition(&tp).expect("partition").clone();
+    wait_until("the leader to take over", || {
+        nodes[&first.leader].leaders().get(&tp).is_some()
+    })
+    .await;
+
+    let mut acked = Vec::new();
+    let leader = nodes[&first.leader]
+        .leaders()
+        .get(&tp)
+        .expect("leader replica");
+    for i in 0..20 {
+        let info = tokio::time::timeout(DEADLINE, leader.append(batch(i), true))
+            .await
+            .expect("acks=all in time")
+            .expect("acks=all");
+        acked.push((info.base_offset, i));
+    }
+    drop(leader);
+
+    // The leader dies without a word.
+    let dead = first.leader;
+    let killed_at = std::time::Instant::now();
+    nodes.remove(&dead).expect("node").stop().await;
+    let survivor = *nodes.keys().next().expect("a survivor");
+    let after = wait_state(&nodes[&survivor], "a new leader from the ISR", |s| {
+        s.partition(&tp).is_some_and(|p| {
+            p.leader != dead && p.leader > 0 && p.leader_epoch > first.leader_epoch
+        })
+    })
+    .await;
+    let new_id = after.partition(&tp).expect("partition").leader;
+    assert!(first.isr.contains(&new_id), "elected outside the ISR");
+    wait_until("the new leader to take over", || {
+        nodes[&new_id].leaders().get(&tp).is_some()
+    })
+    .await;
+    let new_leader = nodes[&new_id].leaders().get(&tp).expect("new leader");
+    // A figure for the record (not an assertion): the budget is 3 s.
+    println!(
+        "partition leader replaced {:?} after the kill",
+        killed_at.elapsed()
+    );
+    // Two brokers left, min.insync.replicas = 2: acks=all still works.
+    for i in 20..25 {
+        let info = tokio::time::timeout(DEADLINE, new_leader.append(batch(i), true))
+            .await
+            .expect("acks=all in time after failover")
+            .expect("acks=all after failover");
+        acked.push((info.base_offset, i));
+    }
+    let hw = new_leader.high_watermark();
+    let on_leader = stored(&logs[&new_id], &tp, hw);
+    for (offset, i) in &acked {
+        let found = on_leader
+            .iter()
+            .find(|(o, _)| o == offset)
+            .map(|(_, b)| b.clone());
+        let expected = batch(*i).slice(12..);
+        // The stored batch carries offsets and epoch stamped by the leader; its records must match.
+        let found = found.unwrap_or_else(|| panic!("acknowledged batch at {offset} is gone"));
+        assert_eq!(
+            found.slice(49..),
+            expected.slice(49..),
+            "batch at {offset} changed"
+        );
+    }
+    let other = *nodes
+        .keys()
+        .find(|&&id| id != new_id)
+        .expect("the other survivor");
+    wait_until("the other survivor to catch up", || {
+        logs[&other]
+            .partition("orders", 0)
+            .is_some_and(|p| p.log_end_offset().is_ok_and(|e| e >= hw))
+    })
+    .await;
+    assert_eq!(
+        stored(&logs[&other], &tp, hw),
+        on_leader,
+        "survivors disagree below the HW"
+    );
+    drop(new_leader);
+    for (_, n) in nodes {
+        n.stop().await;
+    }
+}
+
+/// A rolling-restart step: the partition leader shuts down cleanly (leadership moves first, so
+/// acks=all keeps working), restarts from its directory, catches up and rejoins the ISR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_restart_hands_over_first_and_rejoins_the_isr() {
+    let mut listeners = Vec::new();
+    let mut peers = BTreeMap::new();
+    for id in 1..=3 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        peers.insert(id as NodeId, l.local_addr().expect("addr").to_string());
+        listeners.push(l);
+    }
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let open_logs = |i: usize| {
+        Arc::new(
+            LogManager::open(dirs[i].path(), LogConfig::default(), Arc::new(SystemClock))
+                .expect("logs"),
+        )
+    };
+    let config = |id: NodeId| {
+        ClusterConfig::new(
+            id,
+            peers.clone(),
+            format!("127.0.0.1:{}", 9092 + id),
+            dirs[id as usize - 1].path().to_path_buf(),
+        )
+    };
+    let mut logs = BTreeMap::new();
+    let mut nodes = BTreeMap::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let id = i as NodeId + 1;
+        let log = open_logs(i);
+        nodes.insert(
+            id,
+            ClusterNode::start(config(id), log.clone(), listener)
+                .await
+                .expect("start"),
+        );
+        logs.insert(id, log);
+    }
+    wait_state(&nodes[&1], "three registered brokers", |s| {
+        s.brokers.values().filter(|b| !b.fenced).count() == 3
+    })
+    .await;
+    let create = MetadataCommand::CreateTopic {
+        name: "orders".into(),
+        partitions: 1,
+        replication_factor: 3,
+        configs: BTreeMap::new(),
+    };
+    nodes[&3]
+        .propose(create)
+        .await
+        .expect("proposed")
+        .expect("created");
+    let tp = TopicPartition::new("orders", 0);
+    let first = wait_state(&nodes[&1], "the topic", |s| s.partition(&tp).is_some())
+        .await
+        .partition(&tp)
+        .expect("p")
+        .clone();
+    let old = first.leader;
+    wait_until("the leader to take over", || {
+        nodes[&old].leaders().get(&tp).is_some()
+    })
+    .await;
+    let leader = nodes[&old].leaders().get(&tp).expect("leader");
+    for i in 0..10 {
+        tokio::time::timeout(DEADLINE, leader.append(batch(i), true))
+            .await
+            .expect("in time")
+            .expect("acks=all");
+    }
+    drop(leader);
+
+    nodes.remove(&old).expect("node").shutdown(DEADLINE).await;
+    let survivor = *nodes.keys().next().expect("survivor");
+    let moved = wait_state(&nodes[&survivor], "leadership to move", |s| {
+        s.partition(&tp)
+            .is_some_and(|p| p.leader != old && p.leader > 0)
+    })
+    .await;
+    let p = moved.partition(&tp).expect("p");
+    assert!(
+        !p.isr.contains(&old),
+        "a shut-down broker stays out of the ISR"
+    );
+    let new_id = p.leader;
+    wait_until("the new leader to take over", || {
+        nodes[&new_id].leaders().get(&tp).is_some()
+    })
+    .await;
+    let new_leader = nodes[&new_id].leaders().get(&tp).expect("new leader");
+    for i in 10..15 {
+        tokio::time::timeout(DEADLINE, new_leader.append(batch(i), true))
+            .await
+            .expect("in time")
+            .expect("acks=all during the restart");
+    }
+
+    // The node comes back from its directory, as a new incarnation. Its logs are dropped without
+    // a clean close, so the restart also runs log recovery.
+    drop(logs.remove(&old).expect("logs"));
+    let listener = tokio::net::TcpListener::bind(&peers[&old])
+        .await
+        .expect("rebind the peer port");
+    let log = open_logs(old as usize - 1);
+    nodes.insert(
+        old,
+        ClusterNode::start(config(old), log.clone(), listener)
+            .await
+            .expect("restart"),
+    );
+    logs.insert(old, log);
+    wait_state(
+        &nodes[&new_id],
+        "the restarted broker back in the ISR",
+        |s| s.partition(&tp).is_some_and(|p| p.isr.len() == 3),
+    )
+    .await;
+    let hw = new_leader.high_watermark();
+    assert_eq!(hw, 150);
+    wait_until("the restarted broker to hold everything", || {
+        logs[&old]
+            .partition("orders", 0)
+            .is_some_and(|p| p.log_end_offset().is_ok_and(|e| e >= hw))
+    })
+    .await;
+    assert_eq!(
+        stored(&logs[&old], &tp, hw),
+        stored(&logs[&new_id], &tp, hw)
+    );
+    drop(new_leader);
+    for (_, n) in nodes {
+        n.stop().await;
+    }
+}
