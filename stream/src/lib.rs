@@ -1,3 +1,21 @@
 //! Sluice's stream engine: RDD-style partitioned datasets, micro-batch streaming over the log, and
 //! bounded batch jobs.
+//!
+//! - [`rdd`]: `Rdd<T>`, immutable partitioned lazy datasets with lineage, narrow and key-value
+//!   operations and actions, run by the [`scheduler`] on the [`context`]'s worker pool.
 #![warn(missing_docs)]
+
+pub mod context;
+pub mod error;
+pub mod hash;
+pub mod limits;
+pub mod partitioner;
+pub mod rdd;
+pub(crate) mod scheduler;
+pub mod task;
+
+pub use context::{Context, ContextConfig};
+pub use error::{JobError, TaskError};
+pub use partitioner::{HashPartitioner, Partitioner, PartitionerIdentity};
+pub use rdd::{union_all, Aggregator, Data, Key, PartIter, Rdd};
+pub use task::{TaskContext, TaskId};
