@@ -35,3 +35,31 @@ pub enum JobError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }
+
+/// Why a streaming operation failed.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum StreamError {
+    /// A job of the batch failed.
+    #[error(transparent)]
+    Job(#[from] JobError),
+    /// An invalid setting (window not a multiple of the batch interval, ...).
+    #[error("invalid streaming configuration: {0}")]
+    Config(String),
+    /// A state snapshot could not be encoded or decoded.
+    #[error("state snapshot of {node}: {reason}")]
+    Snapshot {
+        /// The stateful node.
+        node: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Talking to the broker failed (listing offsets, the progress logs, a sink).
+    #[error("broker: {0}")]
+    Broker(String),
+    /// The progress logs in the broker are inconsistent with this job.
+    #[error("progress log: {0}")]
+    Progress(String),
+    /// The context was stopped or not started.
+    #[error("streaming context is {0}")]
+    State(&'static str),
+}

@@ -6,16 +6,22 @@
 #![warn(missing_docs)]
 
 pub mod context;
+pub mod dstream;
 pub mod error;
+pub mod event_time;
 pub mod hash;
 pub mod limits;
 pub mod partitioner;
+pub mod planner;
+pub mod rate;
 pub mod rdd;
 pub(crate) mod scheduler;
+pub mod state;
 pub mod task;
 
 pub use context::{Context, ContextConfig};
-pub use error::{JobError, TaskError};
+pub use dstream::{Batch, DStream, StreamGraph};
+pub use error::{JobError, StreamError, TaskError};
 pub use partitioner::{HashPartitioner, Partitioner, PartitionerIdentity};
 pub use rdd::{union_all, Aggregator, Data, Key, PartIter, Rdd};
 pub use task::{TaskContext, TaskId};

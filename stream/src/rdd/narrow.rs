@@ -382,3 +382,63 @@ impl<T: Data> Node<T> for CachedNode<T> {
 fn poisoned() -> TaskError {
     TaskError::Panicked("a task panicked while holding the cache lock".into())
 }
+
+/// Partitions held in memory, with the partitioner they were laid out by: the result of
+/// [`Rdd::materialize`], which cuts the lineage (Spark's local checkpoint).
+struct MaterializedNode<T> {
+    id: u64,
+    parts: Arc<Vec<Vec<T>>>,
+    partitioner: Option<PartitionerIdentity>,
+}
+
+impl<T: Data> Lineage for MaterializedNode<T> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn name(&self) -> &'static str {
+        "materialized"
+    }
+    fn num_partitions(&self) -> usize {
+        self.parts.len()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+}
+
+impl<T: Data> Node<T> for MaterializedNode<T> {
+    fn compute(&self, partition: usize, _: &TaskContext) -> Result<PartIter<T>, TaskError> {
+        let parts = self.parts.clone();
+        let n = parts[partition].len();
+        Ok(Box::new((0..n).map(move |i| parts[partition][i].clone())))
+    }
+    fn partitioner(&self) -> Option<PartitionerIdentity> {
+        self.partitioner
+    }
+}
+
+impl Context {
+    /// An RDD over partitions already in memory. `partitioner` claims how they are laid out: pass
+    /// `Some` only if every key sits in the partition that partitioner would choose.
+    pub fn from_partitions<T: Data>(
+        &self,
+        parts: Vec<Vec<T>>,
+        partitioner: Option<PartitionerIdentity>,
+    ) -> Rdd<T> {
+        let node = MaterializedNode {
+            id: self.new_rdd_id(),
+            parts: Arc::new(parts),
+            partitioner,
+        };
+        Rdd::from_node(self.clone(), Arc::new(node))
+    }
+}
+
+impl<T: Data> Rdd<T> {
+    /// Computes every partition now and returns an RDD over the results with no lineage (keeping
+    /// the partitioner). Streaming state uses this each batch so lineage does not grow forever.
+    pub fn materialize(&self) -> Result<Rdd<T>, JobError> {
+        let parts = self.run_partitions(|_, it| Ok(it.collect::<Vec<T>>()))?;
+        Ok(self.ctx.from_partitions(parts, self.partitioner()))
+    }
+}
