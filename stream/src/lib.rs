@@ -11,11 +11,14 @@ pub mod error;
 pub mod event_time;
 pub mod hash;
 pub mod limits;
+pub mod listener;
 pub mod partitioner;
 pub mod planner;
+pub mod progress;
 pub mod rate;
 pub mod rdd;
 pub(crate) mod scheduler;
+pub mod sink;
 pub mod state;
 pub mod task;
 
