@@ -58,7 +58,7 @@ pub(crate) struct StreamNode<T> {
     state: Option<Arc<dyn Snapshot>>,
 }
 
-fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
+pub(crate) fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
     // A panic while holding one of these locks leaves only a replaceable value behind.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -83,6 +83,8 @@ struct GraphInner {
     nodes: Mutex<Vec<Arc<dyn GraphNode>>>,
     outputs: Mutex<Vec<(&'static str, Arc<OutputFn>)>>,
     printed: AtomicU64,
+    /// Where `to_topic` writes: set by the `StreamingContext` owning the graph.
+    sinks: Mutex<Option<Arc<crate::topic_sink::SinkEnv>>>,
 }
 
 /// The DStreams and outputs of one streaming job.
@@ -128,6 +130,7 @@ impl StreamGraph {
                 nodes: Mutex::new(Vec::new()),
                 outputs: Mutex::new(Vec::new()),
                 printed: AtomicU64::new(0),
+                sinks: Mutex::new(None),
             }),
         })
     }
@@ -201,6 +204,14 @@ impl StreamGraph {
             out(batch)?;
         }
         Ok(())
+    }
+
+    pub(crate) fn set_sink_env(&self, env: Arc<crate::topic_sink::SinkEnv>) {
+        *lock(&self.inner.sinks) = Some(env);
+    }
+
+    pub(crate) fn sink_env(&self) -> Option<Arc<crate::topic_sink::SinkEnv>> {
+        lock(&self.inner.sinks).clone()
     }
 
     /// The stateful DStreams, in creation order (their index names their snapshots).

@@ -13,7 +13,8 @@ pub enum TaskError {
     /// Reading a source partition failed (for instance the broker was unreachable).
     #[error("source read failed: {0}")]
     Source(String),
-    /// A sink refused the task's output.
+    /// A sink failed while writing the task's output. Not retried by the scheduler (part of the
+    /// output may be written); the streaming driver re-runs the batch.
     #[error("sink failed: {0}")]
     Sink(String),
 }

@@ -12,6 +12,7 @@ pub mod event_time;
 pub mod hash;
 pub mod limits;
 pub mod listener;
+pub mod log;
 pub mod partitioner;
 pub mod planner;
 pub mod progress;
@@ -20,7 +21,9 @@ pub mod rdd;
 pub(crate) mod scheduler;
 pub mod sink;
 pub mod state;
+pub mod streaming;
 pub mod task;
+pub(crate) mod topic_sink;
 
 pub use context::{Context, ContextConfig};
 pub use dstream::{Batch, DStream, StreamGraph};

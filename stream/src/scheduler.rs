@@ -58,6 +58,15 @@ pub(crate) fn run_task<R>(
         let outcome = catch_unwind(AssertUnwindSafe(|| body(&tc)));
         match outcome {
             Ok(Ok(r)) => return Ok(r),
+            // A sink may have written part of its output: retrying the task could write it twice.
+            // The streaming driver re-runs the whole batch instead, after reading back what landed.
+            Ok(Err(e @ TaskError::Sink(_))) => {
+                return Err(JobError::TaskFailed {
+                    task: task_id,
+                    attempts: attempt + 1,
+                    cause: e,
+                })
+            }
             Ok(Err(e)) => last = e,
             Err(payload) => last = TaskError::Panicked(panic_message(payload.as_ref())),
         }
