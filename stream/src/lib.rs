@@ -5,6 +5,7 @@
 //!   operations and actions, run by the [`scheduler`] on the [`context`]'s worker pool.
 #![warn(missing_docs)]
 
+pub mod batch_job;
 pub mod context;
 pub mod dstream;
 pub mod error;

@@ -77,6 +77,14 @@ pub trait Log: Send + Sync {
         from: i64,
         until: i64,
     ) -> Result<Vec<Record>, StreamError>;
+    /// The first offset whose record timestamp is at or after `timestamp_ms` (the end offset if
+    /// none is).
+    fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+    ) -> Result<i64, StreamError>;
     /// Creates a topic unless it exists.
     fn ensure_topic(
         &self,
@@ -174,6 +182,19 @@ impl Log for MemoryLog {
             let from = from.clamp(0, p.len() as i64) as usize;
             let until = until.clamp(0, p.len() as i64) as usize;
             p[from..until.max(from)].to_vec()
+        })
+    }
+
+    fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+    ) -> Result<i64, StreamError> {
+        self.with_partition(topic, partition, |p| {
+            p.iter()
+                .find(|r| r.timestamp_ms >= timestamp_ms)
+                .map_or(p.len() as i64, |r| r.offset)
         })
     }
 
