@@ -41,13 +41,15 @@
 //!   work in place on `&mut [u8]` / `&[u8]`.
 //! - [`RecordBatchBuilder::new`]`(`[`BatchOptions`]`)`, `append(ts, key, value, headers)`,
 //!   `finish() -> Result<Bytes, BuildError>` (base offset 0).
-//! - Codecs ([`Compression`]): none, gzip, snappy, lz4 read and written; zstd batches pass through
-//!   the broker untouched but are not decoded here ([`BatchError::UnsupportedCompression`]).
+//! - Transaction markers: [`ControlRecordType::parse_key`], [`end_transaction_batch`].
+//! - Codecs ([`Compression`]): none, gzip, snappy, lz4 and zstd, read and written (see
+//!   [`compression`]); codec ids 5-7 are [`BatchError::UnsupportedCompression`].
 
 pub mod attributes;
 pub mod batch;
 pub mod builder;
 pub mod compression;
+pub mod control;
 pub mod error;
 pub mod header;
 pub mod limits;
@@ -57,6 +59,7 @@ pub mod varint;
 pub use attributes::{Attributes, Compression, TimestampType};
 pub use batch::{BatchIter, RecordBatch};
 pub use builder::{BatchOptions, RecordBatchBuilder};
+pub use control::{end_transaction_batch, ControlRecordType};
 pub use error::{BatchError, BuildError};
 pub use header::{
     batch_total_bytes, compute_crc, set_base_offset, set_log_append_time,

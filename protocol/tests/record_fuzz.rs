@@ -35,12 +35,21 @@ fn valid_batch(compression: Compression, n: usize, seed: u8) -> Vec<u8> {
     b.finish().expect("finish").to_vec()
 }
 
+/// Cases per property: 2000 in CI (a few seconds), more with `PROPTEST_CASES` for longer runs.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
 fn codec() -> impl Strategy<Value = Compression> {
     prop_oneof![
         Just(Compression::None),
         Just(Compression::Lz4),
         Just(Compression::Gzip),
         Just(Compression::Snappy),
+        Just(Compression::Zstd),
     ]
 }
 
@@ -120,7 +129,7 @@ fn every_single_byte_change_in_crc_covered_bytes_is_caught() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     /// Random flips anywhere: a typed error, or (flips in baseOffset / partitionLeaderEpoch, which the
     /// CRC does not cover) a batch that still reads in full.

@@ -1,13 +1,17 @@
-//! Known-answer tests: batches built by a real client (kafka-python's `DefaultRecordBatchBuilder`,
-//! with the reference liblz4 behind `lz4.frame`, zlib, and python-snappy's xerial framing) must decode
-//! to exactly the records it was given, and batches built by Sluice must be accepted by kafka-python's
-//! reader.
+//! Known-answer tests against real clients' bytes.
 //!
-//! The fixtures live in `tests/captures/`: `record_kp_*.hex` were written by kafka-python
-//! (`record_gen.py generate`); `record_sluice_*.hex` were written by this test with
-//! `SLUICE_WRITE_CAPTURES=1` and then decoded by kafka-python (`record_gen.py check`). Without the
-//! variable, this test asserts Sluice's builder still produces those exact bytes, so the Python check
-//! stays valid without Python at test time.
+//! - Batches built by kafka-python's `DefaultRecordBatchBuilder` (reference liblz4 behind
+//!   `lz4.frame`, zlib, python-snappy's xerial framing, libzstd behind `zstandard`) and by librdkafka
+//!   (confluent-kafka 2.16: lz4 frames without content size, raw snappy, zstd) decode to exactly the
+//!   records they were given; our uncompressed encoding is byte-identical to both.
+//! - Batches built by Sluice (`record_sluice_*.hex`) were read back by kafka-python's reader
+//!   (`record_gen.py check`) and by librdkafka's consumer with `check.crcs=true`
+//!   (`record_rdk_capture.py check`, a stand-in broker serving them in a Fetch response).
+//!
+//! The fixtures live in `tests/captures/`: `record_kp_*.hex` come from `record_gen.py generate`,
+//! `record_rdk_*.hex` from `record_rdk_capture.py capture`; `record_sluice_*.hex` are written by this
+//! test with `SLUICE_WRITE_CAPTURES=1`. Without that variable the test asserts Sluice's builder still
+//! produces those exact bytes, so the Python checks stay valid without Python at test time.
 
 use std::path::PathBuf;
 
@@ -96,12 +100,14 @@ fn fixture(name: &str) -> Bytes {
 
 /// Asserts `batch` holds exactly `want`, as kafka-python wrote them (producer fields, deltas, headers).
 fn assert_records(batch: &RecordBatch, want: &[TestRecord]) {
+    assert_records_from(batch, want, (PRODUCER_ID, PRODUCER_EPOCH, BASE_SEQUENCE));
+}
+
+/// Like `assert_records`, for a producer with the given (id, epoch, base sequence).
+fn assert_records_from(batch: &RecordBatch, want: &[TestRecord], producer: (i64, i16, i32)) {
     let h = batch.header();
     assert_eq!(h.base_offset, 0);
-    assert_eq!(
-        (h.producer_id, h.producer_epoch, h.base_sequence),
-        (PRODUCER_ID, PRODUCER_EPOCH, BASE_SEQUENCE)
-    );
+    assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), producer);
     assert_eq!(h.records_count as usize, want.len());
     assert_eq!(h.last_offset_delta as usize, want.len() - 1);
     assert_eq!(h.base_timestamp, want[0].0);
@@ -160,11 +166,12 @@ fn build(compression: Compression, partition_leader_epoch: i32, records: &[TestR
     b.finish().expect("finish")
 }
 
-const CODECS: [(&str, Compression); 4] = [
+const CODECS: [(&str, Compression); 5] = [
     ("plain", Compression::None),
     ("gzip", Compression::Gzip),
     ("snappy", Compression::Snappy),
     ("lz4", Compression::Lz4),
+    ("zstd", Compression::Zstd),
 ];
 
 #[test]
@@ -176,6 +183,32 @@ fn kafka_python_batches_decode() {
         assert_eq!(batch.header().partition_leader_epoch, 0);
         assert_records(&batch, &records());
     }
+}
+
+#[test]
+fn librdkafka_batches_decode() {
+    // Captured from confluent-kafka 2.16 (librdkafka 2.16) by record_rdk_capture.py: lz4 frames
+    // without content size, raw (unframed) snappy, zstd from libzstd.
+    for (name, codec) in CODECS {
+        let batch = RecordBatch::parse(fixture(&format!("record_rdk_{name}.hex"))).expect(name);
+        assert_eq!(batch.compression(), Ok(codec), "{name}");
+        assert_records_from(&batch, &records(), (-1, -1, -1));
+    }
+}
+
+#[test]
+fn uncompressed_batch_is_byte_identical_to_librdkafka() {
+    let mut b = RecordBatchBuilder::new(BatchOptions {
+        partition_leader_epoch: 0,
+        ..Default::default()
+    });
+    for (ts, key, value, headers) in records() {
+        let headers: Vec<(&str, Option<&[u8]>)> =
+            headers.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+        b.append(ts, key.as_deref(), value.as_deref(), &headers)
+            .expect("append");
+    }
+    assert_eq!(b.finish().expect("finish"), fixture("record_rdk_plain.hex"));
 }
 
 #[test]

@@ -47,6 +47,7 @@ fn compression() -> impl Strategy<Value = Compression> {
         Just(Compression::Lz4),
         Just(Compression::Gzip),
         Just(Compression::Snappy),
+        Just(Compression::Zstd),
     ]
 }
 

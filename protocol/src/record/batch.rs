@@ -254,7 +254,12 @@ mod tests {
 
     #[test]
     fn inflating_past_the_limit_is_refused() {
-        for codec in [Compression::Gzip, Compression::Lz4, Compression::Snappy] {
+        for codec in [
+            Compression::Gzip,
+            Compression::Lz4,
+            Compression::Snappy,
+            Compression::Zstd,
+        ] {
             // A megabyte of zeros compresses at least 16-fold (snappy: ~21x on zeros).
             let batch = zeros_batch(codec, 1 << 20);
             assert!(

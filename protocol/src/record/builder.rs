@@ -61,6 +61,7 @@ pub struct RecordBatchBuilder {
     last_offset_delta: i32,
     base_timestamp: i64,
     max_timestamp: i64,
+    last_offset_delta_at_least: i32,
 }
 
 #[inline]
@@ -99,6 +100,7 @@ impl RecordBatchBuilder {
             last_offset_delta: -1,
             base_timestamp: 0,
             max_timestamp: -1,
+            last_offset_delta_at_least: -1,
         }
     }
 
@@ -200,6 +202,13 @@ impl RecordBatchBuilder {
         )
     }
 
+    /// Makes the finished batch's lastOffsetDelta at least `delta`, even if no record with that
+    /// delta is appended (call before or after the appends). Compaction keeps a rewritten batch's original last offset this way (as
+    /// Kafka's cleaner does), so producer sequence state and the next batch's offsets stay consistent.
+    pub fn keep_last_offset_delta(&mut self, delta: i32) {
+        self.last_offset_delta_at_least = self.last_offset_delta_at_least.max(delta);
+    }
+
     /// Re-appends a record read from another batch, keeping its offset delta and timestamp (for
     /// rewriting batches, as compaction does).
     pub fn append_record(&mut self, record: &Record) -> Result<(), BuildError> {
@@ -296,12 +305,13 @@ impl RecordBatchBuilder {
             return Err(BuildError::Empty);
         }
         let codec = self.options.compression;
+        let last_offset_delta = self.last_offset_delta.max(self.last_offset_delta_at_least);
         if codec == Compression::None {
             let mut buf = self.buf;
             Self::seal(
                 &self.options,
                 self.records_count,
-                self.last_offset_delta,
+                last_offset_delta,
                 self.base_timestamp,
                 self.max_timestamp,
                 &mut buf,
@@ -316,7 +326,7 @@ impl RecordBatchBuilder {
         Self::seal(
             &self.options,
             self.records_count,
-            self.last_offset_delta,
+            last_offset_delta,
             self.base_timestamp,
             self.max_timestamp,
             &mut out,
@@ -533,6 +543,24 @@ mod tests {
             .map(|r| r.expect("r").offset_delta())
             .collect();
         assert_eq!(deltas, vec![3, 9]);
+    }
+
+    #[test]
+    fn compaction_keeps_the_original_last_offset() {
+        let mut b = RecordBatchBuilder::new(BatchOptions::default());
+        b.keep_last_offset_delta(7);
+        b.append_with_offset_delta(2, 0, Some(b"k"), Some(b"v"), &[])
+            .expect("append");
+        let batch = RecordBatch::parse(b.finish().expect("finish")).expect("parse");
+        assert_eq!(batch.header().last_offset_delta, 7);
+        assert_eq!(batch.header().records_count, 1);
+        let r = batch
+            .records()
+            .expect("records")
+            .next()
+            .expect("one")
+            .expect("ok");
+        assert_eq!(r.offset_delta(), 2);
     }
 
     #[test]

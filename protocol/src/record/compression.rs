@@ -10,8 +10,8 @@
 //! - **snappy**: written in snappy-java's "xerial" framing (what the Java client and kafka-python
 //!   write, and librdkafka reads); read in that framing or as one raw snappy block (librdkafka's
 //!   producer output).
-//! - **zstd**: not built in (its only mature codec is C); such batches are stored and served as they
-//!   are, but not decoded or written here: [`BatchError::UnsupportedCompression`].
+//! - **zstd**: via the pure-Rust `ruzstd` (its encoder compresses at about zstd level 1); frames
+//!   with a window above [`ZSTD_WINDOW_BYTES_MAX`] are refused; concatenated frames are read in turn.
 //!
 //! Inflating stops with [`BatchError::DecompressedTooLarge`] past the caller's limit, before
 //! allocating more.
@@ -20,6 +20,7 @@ use std::io::{Read, Write};
 
 use super::attributes::Compression;
 use super::error::{BatchError, BuildError};
+use super::limits::ZSTD_WINDOW_BYTES_MAX;
 
 /// snappy-java's stream header: magic, then version 1 and minimum compatible version 1 (int32 BE).
 const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
@@ -70,7 +71,9 @@ pub fn compress(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> Result<(
                 out[at..at + 4].copy_from_slice(&(n as u32).to_be_bytes());
             }
         }
-        Compression::Zstd => return Err(BuildError::UnsupportedCompression(codec)),
+        Compression::Zstd => {
+            ruzstd::encoding::compress(input, out, ruzstd::encoding::CompressionLevel::Fastest)
+        }
     }
     Ok(())
 }
@@ -97,8 +100,35 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize) -> Result<Vec<
             limit,
         ),
         Compression::Snappy => decompress_snappy(input, limit),
-        Compression::Zstd => Err(BatchError::UnsupportedCompression { codec: codec.id() }),
+        Compression::Zstd => decompress_zstd(input, limit),
     }
+}
+
+fn decompress_zstd(input: &[u8], limit: usize) -> Result<Vec<u8>, BatchError> {
+    let fail = |reason: String| BatchError::Decompression {
+        codec: Compression::Zstd,
+        reason,
+    };
+    let mut out = Vec::with_capacity(input.len().saturating_mul(2).min(limit));
+    let mut rest = input;
+    while !rest.is_empty() {
+        let decoder = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
+            &mut rest,
+            ZSTD_WINDOW_BYTES_MAX as u64,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let room = u64::try_from(limit - out.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        decoder
+            .take(room)
+            .read_to_end(&mut out)
+            .map_err(|e| fail(e.to_string()))?;
+        if out.len() > limit {
+            return Err(BatchError::DecompressedTooLarge { limit });
+        }
+    }
+    Ok(out)
 }
 
 fn read_bounded(
@@ -237,20 +267,38 @@ mod tests {
     }
 
     #[test]
-    fn zstd_is_a_typed_error() {
+    fn zstd_concatenated_frames_are_read_in_turn() {
+        let mut out = Vec::new();
+        compress(Compression::Zstd, b"first frame ", &mut out).expect("compress");
+        compress(Compression::Zstd, b"second frame", &mut out).expect("compress");
         assert_eq!(
-            decompress(Compression::Zstd, b"x", 10),
-            Err(BatchError::UnsupportedCompression { codec: 4 })
-        );
-        assert_eq!(
-            compress(Compression::Zstd, b"x", &mut Vec::new()),
-            Err(BuildError::UnsupportedCompression(Compression::Zstd))
+            decompress(Compression::Zstd, &out, 1 << 20).expect("decompress"),
+            b"first frame second frame"
         );
     }
 
     #[test]
+    fn zstd_window_above_the_limit_is_refused() {
+        // Frame header: magic, descriptor 0x00 (window descriptor present, no content size), window
+        // descriptor 0xa8 = exponent 21 + 10 = 31: a 2 GiB window.
+        let frame = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xa8, 0x01, 0x00, 0x00];
+        assert!(matches!(
+            decompress(Compression::Zstd, &frame, 1 << 20),
+            Err(BatchError::Decompression {
+                codec: Compression::Zstd,
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn garbage_is_a_typed_error() {
-        for codec in [Compression::Lz4, Compression::Gzip, Compression::Snappy] {
+        for codec in [
+            Compression::Lz4,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Zstd,
+        ] {
             assert!(
                 decompress(codec, &[0xde, 0xad, 0xbe, 0xef, 1, 2, 3], 1 << 20).is_err(),
                 "{codec:?}"

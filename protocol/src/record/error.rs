@@ -44,6 +44,15 @@ pub enum BatchError {
         /// Why it is invalid.
         reason: &'static str,
     },
+    /// batchLength claims a batch larger than [`super::limits::BATCH_BYTES_MAX`] (Kafka's
+    /// MESSAGE_TOO_LARGE).
+    #[error("record batch of {bytes} bytes exceeds the {limit}-byte limit")]
+    TooLarge {
+        /// Total size the batch claims (12 + batchLength).
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A header field is inconsistent (negative record count, offset delta mismatch, ...).
     #[error("invalid record batch header: {reason}")]
     InvalidHeader {

@@ -91,9 +91,9 @@ pub fn batch_total_bytes(buf: &[u8]) -> Result<usize, BatchError> {
     }
     let total = BATCH_OVERHEAD_BYTES + batch_length as usize;
     if total > BATCH_BYTES_MAX {
-        return Err(BatchError::InvalidLength {
-            length,
-            reason: "larger than BATCH_BYTES_MAX",
+        return Err(BatchError::TooLarge {
+            bytes: total,
+            limit: BATCH_BYTES_MAX,
         });
     }
     if buf.len() < PREFIX_BYTES {
@@ -312,4 +312,111 @@ pub fn rewrite_crc(batch: &mut [u8]) -> Result<(), BatchError> {
     let crc = compute_crc(batch)?;
     batch[offset::CRC..offset::CRC + 4].copy_from_slice(&crc.to_be_bytes());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefix(batch_length: i32, magic: i8) -> Vec<u8> {
+        let mut b = vec![0u8; BATCH_HEADER_BYTES];
+        b[offset::BATCH_LENGTH..][..4].copy_from_slice(&batch_length.to_be_bytes());
+        b[offset::MAGIC] = magic as u8;
+        b
+    }
+
+    #[test]
+    fn length_bounds_and_magic() {
+        assert!(matches!(
+            batch_total_bytes(&prefix(48, 2)),
+            Err(BatchError::InvalidLength { length: 48, .. })
+        ));
+        assert!(matches!(
+            batch_total_bytes(&prefix(-1, 2)),
+            Err(BatchError::InvalidLength { length: -1, .. })
+        ));
+        assert_eq!(
+            batch_total_bytes(&prefix(i32::MAX, 2)),
+            Err(BatchError::TooLarge {
+                bytes: 12 + i32::MAX as usize,
+                limit: BATCH_BYTES_MAX
+            })
+        );
+        assert_eq!(
+            batch_total_bytes(&prefix(49, 1)),
+            Err(BatchError::InvalidMagic { magic: 1 })
+        );
+        assert_eq!(batch_total_bytes(&prefix(49, 2)), Ok(61));
+        // Too short to know the length, or the magic.
+        assert_eq!(
+            batch_total_bytes(&prefix(49, 2)[..11]),
+            Err(BatchError::Incomplete {
+                needed: 61,
+                available: 11
+            })
+        );
+        assert_eq!(
+            batch_total_bytes(&prefix(100, 2)[..16]),
+            Err(BatchError::Incomplete {
+                needed: 112,
+                available: 16
+            })
+        );
+    }
+
+    #[test]
+    fn record_count_bounds() {
+        let mut b = prefix(49, 2);
+        b[offset::RECORDS_COUNT..][..4].copy_from_slice(&(-1i32).to_be_bytes());
+        assert!(matches!(
+            BatchHeader::parse(&b),
+            Err(BatchError::InvalidHeader { .. })
+        ));
+        b[offset::RECORDS_COUNT..][..4].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(matches!(
+            BatchHeader::parse(&b),
+            Err(BatchError::InvalidHeader { .. })
+        ));
+    }
+
+    #[test]
+    fn last_sequence_wraps_like_kafka() {
+        let mut b = prefix(49, 2);
+        b[offset::LAST_OFFSET_DELTA..][..4].copy_from_slice(&4i32.to_be_bytes());
+        b[offset::BASE_SEQUENCE..][..4].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+        let h = BatchHeader::parse(&b).expect("parse");
+        // MAX-1, MAX, 0, 1, 2.
+        assert_eq!(h.last_sequence(), 2);
+        b[offset::BASE_SEQUENCE..][..4].copy_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(BatchHeader::parse(&b).expect("parse").last_sequence(), -1);
+    }
+
+    #[test]
+    fn produce_validation() {
+        let mut b = prefix(49, 2);
+        b[offset::RECORDS_COUNT..][..4].copy_from_slice(&3i32.to_be_bytes());
+        b[offset::LAST_OFFSET_DELTA..][..4].copy_from_slice(&2i32.to_be_bytes());
+        assert_eq!(
+            BatchHeader::parse(&b).expect("parse").validate_produce(),
+            Ok(())
+        );
+        b[offset::LAST_OFFSET_DELTA..][..4].copy_from_slice(&3i32.to_be_bytes());
+        assert!(BatchHeader::parse(&b)
+            .expect("parse")
+            .validate_produce()
+            .is_err());
+        b[offset::RECORDS_COUNT..][..4].copy_from_slice(&0i32.to_be_bytes());
+        b[offset::LAST_OFFSET_DELTA..][..4].copy_from_slice(&(-1i32).to_be_bytes());
+        assert!(BatchHeader::parse(&b)
+            .expect("parse")
+            .validate_produce()
+            .is_err());
+        b[offset::RECORDS_COUNT..][..4].copy_from_slice(&1i32.to_be_bytes());
+        b[offset::LAST_OFFSET_DELTA..][..4].copy_from_slice(&0i32.to_be_bytes());
+        b[offset::ATTRIBUTES..][..2].copy_from_slice(&6i16.to_be_bytes());
+        assert_eq!(
+            BatchHeader::parse(&b).expect("parse").validate_produce(),
+            Err(BatchError::UnsupportedCompression { codec: 6 })
+        );
+    }
 }

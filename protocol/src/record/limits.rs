@@ -23,6 +23,12 @@ pub const RECORDS_PER_BATCH_MAX: usize = DECOMPRESSED_BYTES_MAX / RECORD_BYTES_M
 /// that a caller collecting them into a `Vec` allocates a bounded amount.
 pub const HEADERS_PER_RECORD_MAX: usize = 64 * 1024;
 
+/// Largest zstd window a frame may declare: libzstd's own default decoder limit
+/// (`ZSTD_WINDOWLOG_LIMIT_DEFAULT` = 27), so every batch Java or librdkafka can read, we can. The
+/// decoder reserves the window up front, but only the bytes it writes (at most the inflated size,
+/// bounded by `DECOMPRESSED_BYTES_MAX`) are ever touched.
+pub const ZSTD_WINDOW_BYTES_MAX: usize = 128 * 1024 * 1024;
+
 /// Longest varint (32-bit zig-zag) encoding: 5 groups of 7 bits cover 32 bits.
 pub const VARINT_BYTES_MAX: usize = 5;
 

@@ -11,6 +11,8 @@
 //! validated (every length in bounds, its length prefix matching its content) before it is yielded, so
 //! [`Record::headers`] never fails.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
 use super::error::BatchError;
@@ -136,8 +138,9 @@ impl Iterator for HeaderIter {
     }
 }
 
-/// Reads a nullable length-prefixed field as a slice of `buf`.
-fn read_field(buf: &Bytes, pos: &mut usize) -> Result<Option<Bytes>, &'static str> {
+/// Reads a nullable length-prefixed field, returning its byte range in `buf`.
+#[inline]
+fn read_field_range(buf: &[u8], pos: &mut usize) -> Result<Option<Range<usize>>, &'static str> {
     let len = read_varint(buf, pos).map_err(varint_reason)?;
     if len == -1 {
         return Ok(None);
@@ -145,13 +148,18 @@ fn read_field(buf: &Bytes, pos: &mut usize) -> Result<Option<Bytes>, &'static st
     if len < -1 {
         return Err("negative field length");
     }
-    let end = pos
+    let start = *pos;
+    let end = start
         .checked_add(len as usize)
         .filter(|&e| e <= buf.len())
         .ok_or("field runs past the record")?;
-    let field = buf.slice(*pos..end);
     *pos = end;
-    Ok(Some(field))
+    Ok(Some(start..end))
+}
+
+/// Reads a nullable length-prefixed field as a slice of `buf`.
+fn read_field(buf: &Bytes, pos: &mut usize) -> Result<Option<Bytes>, &'static str> {
+    Ok(read_field_range(buf, pos)?.map(|r| buf.slice(r)))
 }
 
 /// Skips a nullable length-prefixed field (validation pass).
@@ -247,16 +255,17 @@ impl RecordIter {
             .checked_add(length as usize)
             .filter(|&e| e <= buf.len())
             .ok_or("record runs past the batch")?;
-        // Parse within the record's own bytes so no field can reach into the next record.
-        let body = buf.slice(pos..end);
-        let mut p = 0;
-        let attributes = *body.first().ok_or("record too short")? as i8;
+        // Parse within the record's own bytes so no field can reach into the next record; positions
+        // stay absolute so fields are sliced straight from the section (one refcount each).
+        let body = &buf[..end];
+        let mut p = pos;
+        let attributes = *body.get(p).ok_or("record too short")? as i8;
         p += 1;
-        let timestamp_delta = read_varlong(&body, &mut p).map_err(varint_reason)?;
-        let offset_delta = read_varint(&body, &mut p).map_err(varint_reason)?;
-        let key = read_field(&body, &mut p)?;
-        let value = read_field(&body, &mut p)?;
-        let header_count = read_varint(&body, &mut p).map_err(varint_reason)?;
+        let timestamp_delta = read_varlong(body, &mut p).map_err(varint_reason)?;
+        let offset_delta = read_varint(body, &mut p).map_err(varint_reason)?;
+        let key = read_field_range(body, &mut p)?;
+        let value = read_field_range(body, &mut p)?;
+        let header_count = read_varint(body, &mut p).map_err(varint_reason)?;
         if header_count < 0 {
             return Err("negative header count");
         }
@@ -266,10 +275,10 @@ impl RecordIter {
         }
         let headers_start = p;
         for _ in 0..header_count {
-            skip_field(&body, &mut p, false)?;
-            skip_field(&body, &mut p, true)?;
+            skip_field(body, &mut p, false)?;
+            skip_field(body, &mut p, true)?;
         }
-        if p != body.len() {
+        if p != end {
             return Err("record length does not match its content");
         }
         let timestamp = match self.ctx.log_append_time {
@@ -282,9 +291,13 @@ impl RecordIter {
             timestamp_delta,
             offset_delta,
             attributes,
-            key,
-            value,
-            headers: body.slice(headers_start..),
+            key: key.map(|r| buf.slice(r)),
+            value: value.map(|r| buf.slice(r)),
+            headers: if header_count == 0 {
+                Bytes::new()
+            } else {
+                buf.slice(headers_start..end)
+            },
             header_count: header_count as u32,
         };
         Ok((record, end))

@@ -5,8 +5,8 @@
     python record_gen.py check      # decode record_sluice_*.hex (written by Sluice's builder) with
                                     # kafka-python's reader and compare with RECORDS below
 
-Needs kafka-python (3.x); lz4 and snappy batches also need the `lz4` and `python-snappy` packages
-(`pip install --target DIR lz4 python-snappy`, then PYTHONPATH=DIR). The Rust test
+Needs kafka-python (3.x); lz4, snappy and zstd batches also need the `lz4`, `python-snappy` and
+`zstandard` packages (`pip install --target DIR lz4 python-snappy zstandard`, then PYTHONPATH=DIR). The Rust test
 (protocol/tests/record_known_answer.rs) reads the .hex files and never runs Python; Sluice's side of
 the fixtures is refreshed with `SLUICE_WRITE_CAPTURES=1 cargo test -p sluice-protocol --test
 record_known_answer`, then checked here.
@@ -33,7 +33,7 @@ RECORDS = [
 LARGE_VALUE = b"".join(b"line %06d of a long compressible value\n" % i for i in range(4000))
 LARGE = [(1700000000000, b"big", LARGE_VALUE, [])]
 
-CODECS = {"plain": 0, "gzip": 1, "snappy": 2, "lz4": 3}
+CODECS = {"plain": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 
 def build(codec, records):

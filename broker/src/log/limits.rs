@@ -1,0 +1,55 @@
+//! Named limits of the partition log. Every size read from disk is checked against one of these
+//! before anything is allocated; each carries the reason for its value.
+
+/// Largest stored batch accepted from disk or from a producer: bounds the buffer a scan or a read
+/// allocates for one batch (Kafka's `message.max.bytes` is far below; 128 MiB leaves room for
+/// generous `max.message.bytes` settings).
+pub const STORED_BATCH_BYTES_MAX: usize = 128 * 1024 * 1024;
+
+/// Smallest valid `batchLength` (bytes after the length field): a v2 header with no records.
+pub const BATCH_LENGTH_MIN: usize = 49;
+
+/// Largest segment file: index entries store file positions as u32.
+pub const SEGMENT_BYTES_MAX: u64 = u32::MAX as u64;
+
+/// Largest offset span inside one segment: index entries store offsets relative to the segment base
+/// as u32, so a segment rolls before a batch would exceed this.
+pub const SEGMENT_OFFSET_SPAN_MAX: i64 = u32::MAX as i64;
+
+/// Largest index file accepted from disk (`segment.index.bytes` is capped by this too): an index
+/// is mapped or read whole, so it must stay modest.
+pub const INDEX_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// Largest small file (checkpoint, producer snapshot, marker) read whole into memory.
+pub const CHECKPOINT_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Leader epochs remembered per partition; an epoch cache longer than this on disk is corrupt.
+pub const LEADER_EPOCH_ENTRIES_MAX: usize = 1_000_000;
+
+/// Batches remembered per producer id for duplicate detection: Kafka clients keep at most five
+/// requests in flight per connection when idempotent, so five suffice (Kafka keeps five too).
+pub const PRODUCER_BATCHES_CACHED: usize = 5;
+
+/// Producer ids tracked per partition: bounds snapshot size and memory; beyond it the producer
+/// with the oldest last append is forgotten (as if its id had expired).
+pub const PRODUCERS_PER_PARTITION_MAX: usize = 100_000;
+
+/// Bytes a scan reads from a segment file at once: large enough that recovery does few syscalls,
+/// small enough to be cheap per partition.
+pub const SCAN_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Distinct keys one compaction pass holds in memory; a segment set with more keys is compacted in
+/// several passes (only the newest keys are cleaned at a time).
+pub const COMPACTION_KEYS_MAX: usize = 4_000_000;
+
+/// How long a producer id is remembered after its last append (Kafka's
+/// `transactional.id.expiration.ms`/`producer.id.expiration.ms` default: one day).
+pub const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Minimum interval between two writes of the recovery-point checkpoint by the maintenance tick:
+/// each write costs three fsyncs, and losing a few seconds of recovery point only costs a longer scan.
+pub const RECOVERY_POINT_CHECKPOINT_INTERVAL_MS: i64 = 5_000;
+
+const _: () = assert!(STORED_BATCH_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
+const _: () = assert!(BATCH_LENGTH_MIN + 12 == 61);
+const _: () = assert!(CHECKPOINT_BYTES_MAX as u64 >= INDEX_BYTES_MAX);

@@ -1,0 +1,396 @@
+//! `Partition`: the async-safe handle on one partition log that connections share.
+//!
+//! ```text
+//! append(&Arc<Self>, batches: Bytes, leader_epoch, Durability) -> LogResult<AppendInfo>  (async)
+//! append_as_follower(&Arc<Self>, batches: Bytes) -> LogResult<AppendInfo>
+//! read(offset, max_bytes, max_offset_exclusive) -> LogResult<ReadResult>
+//! offset_for_timestamp(ts), log_start_offset(), log_end_offset(), durable_offset()
+//! subscribe() -> watch::Receiver<i64>   (log end offset; changes on every append)
+//! truncate_to(offset), leader_epoch_cache(), end_offset_for_epoch(epoch)
+//! tick(), close(), offline()
+//! ```
+//!
+//! The log core sits behind a `std::sync::Mutex` held only for bookkeeping and page-cache writes;
+//! reads copy out of the file after releasing it, fsyncs run on the blocking pool through
+//! [`GroupCommit`]. A partition whose data turned out corrupt (or whose fsync failed) is offline:
+//! every call returns the `Offline` error naming the file and position.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tracing::error;
+
+use crate::log::clock::Clock;
+use crate::log::config::{FlushPolicy, LogConfig};
+use crate::log::error::{LogError, LogResult};
+use crate::log::group_commit::{GroupCommit, Wait};
+use crate::log::leader_epoch::LeaderEpochCache;
+use crate::log::partition_log::{AppendInfo, PartitionLog};
+use crate::log::read::{ReadOutcome, ReadResult};
+
+/// How durable an append must be before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Written to the page cache (acks=0/1): survives a process crash, not a power loss.
+    PageCache,
+    /// On disk (acks=all): resolves after the group-commit fdatasync covering it, unless the topic
+    /// relaxed this with `flush.messages` / `flush.ms`.
+    Durable,
+}
+
+/// One partition of a topic, shared by every connection.
+#[derive(Debug)]
+pub struct Partition {
+    topic: String,
+    partition: i32,
+    log: Mutex<Result<PartitionLog, LogError>>,
+    commit: GroupCommit,
+    end: watch::Sender<i64>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Partition {
+    /// Wraps an opened log.
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        log: PartitionLog,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Partition> {
+        let end = log.log_end_offset();
+        let durable = log.durable_offset();
+        Arc::new(Partition {
+            topic: topic.to_string(),
+            partition,
+            log: Mutex::new(Ok(log)),
+            commit: GroupCommit::new(durable),
+            end: watch::Sender::new(end),
+            clock,
+        })
+    }
+
+    /// A partition that could not be opened (corrupt data): every call returns `error`.
+    pub fn offline_with(
+        topic: &str,
+        partition: i32,
+        error: LogError,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Partition> {
+        let commit = GroupCommit::new(0);
+        commit.finish(Err(error.clone()));
+        Arc::new(Partition {
+            topic: topic.to_string(),
+            partition,
+            log: Mutex::new(Err(error)),
+            commit,
+            end: watch::Sender::new(0),
+            clock,
+        })
+    }
+
+    /// Topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    /// Partition index.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Result<PartitionLog, LogError>> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the log, or returns the offline error.
+    pub fn with_log<R>(&self, f: impl FnOnce(&mut PartitionLog) -> LogResult<R>) -> LogResult<R> {
+        let mut g = self.lock();
+        match &mut *g {
+            Ok(log) => f(log),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// Takes the partition offline (corruption found, fsync failed).
+    fn go_offline(&self, e: LogError) {
+        error!(topic = %self.topic, partition = self.partition, error = %e, "partition offline");
+        *self.lock() = Err(e.clone());
+        self.commit.finish(Err(e));
+    }
+
+    /// The offline error, if the partition is offline.
+    pub fn offline(&self) -> Option<LogError> {
+        self.lock().as_ref().err().cloned()
+    }
+
+    /// Appends a producer's batches (already CRC-validated by the caller). See
+    /// [`PartitionLog::append_leader`]; `durability` decides whether this waits for fsync.
+    pub async fn append(
+        self: &Arc<Self>,
+        batches: Bytes,
+        leader_epoch: i32,
+        durability: Durability,
+    ) -> LogResult<AppendInfo> {
+        let now = self.clock.now_ms();
+        let (info, policy, flush_due) = self.with_log(|log| {
+            let info = log.append_leader(&batches, leader_epoch, now)?;
+            Ok((info, log.config().flush_policy(), log.flush_due(now)))
+        })?;
+        self.after_append(&info, policy, flush_due, durability)
+            .await?;
+        Ok(info)
+    }
+
+    /// Appends batches replicated from the leader, keeping their offsets.
+    pub async fn append_as_follower(self: &Arc<Self>, batches: Bytes) -> LogResult<AppendInfo> {
+        let now = self.clock.now_ms();
+        let (info, policy, flush_due) = self.with_log(|log| {
+            let info = log.append_follower(&batches, now)?;
+            Ok((info, log.config().flush_policy(), log.flush_due(now)))
+        })?;
+        self.after_append(&info, policy, flush_due, Durability::PageCache)
+            .await?;
+        Ok(info)
+    }
+
+    async fn after_append(
+        self: &Arc<Self>,
+        info: &AppendInfo,
+        policy: FlushPolicy,
+        flush_due: bool,
+        durability: Durability,
+    ) -> LogResult<()> {
+        if info.duplicate {
+            return match durability {
+                Durability::Durable => self.wait_durable(info.last_offset + 1).await,
+                Durability::PageCache => Ok(()),
+            };
+        }
+        self.end.send_replace(info.last_offset + 1);
+        let wait = match policy {
+            FlushPolicy::Durable => durability == Durability::Durable,
+            FlushPolicy::EveryAppend => true,
+            FlushPolicy::Interval { .. } => false,
+        };
+        if wait {
+            self.wait_durable(info.last_offset + 1).await
+        } else {
+            if flush_due || info.rolled {
+                self.kick_sync();
+            }
+            Ok(())
+        }
+    }
+
+    /// Waits until everything below `target` is on disk, starting group commits as needed.
+    pub async fn wait_durable(self: &Arc<Self>, target: i64) -> LogResult<()> {
+        let mut rx = self.commit.subscribe();
+        loop {
+            match self.commit.poll(&mut rx, target)? {
+                Wait::Done => return Ok(()),
+                Wait::StartSync => {
+                    tokio::spawn(self.clone().run_sync());
+                }
+                Wait::Pending => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err(LogError::Closed);
+            }
+        }
+    }
+
+    /// Starts a background sync unless one is running.
+    pub fn kick_sync(self: &Arc<Self>) {
+        if self.commit.try_begin() {
+            tokio::spawn(self.clone().run_sync());
+        }
+    }
+
+    /// One group commit; the caller holds the sync flag.
+    async fn run_sync(self: Arc<Self>) {
+        let now = self.clock.now_ms();
+        let plan = self.with_log(|log| Ok(log.needs_sync().then(|| log.begin_sync(now))));
+        let outcome = match plan {
+            Err(e) => Err(e),
+            Ok(None) => Ok(self.with_log(|log| Ok(log.durable_offset())).unwrap_or(0)),
+            Ok(Some(plan)) => {
+                match tokio::task::spawn_blocking(move || plan.execute().map(|_| plan)).await {
+                    Ok(Ok(plan)) => self.with_log(|log| {
+                        log.complete_sync(&plan);
+                        Ok(log.durable_offset())
+                    }),
+                    Ok(Err(e)) => {
+                        let e = LogError::from(e);
+                        self.go_offline(e.clone());
+                        Err(e)
+                    }
+                    Err(join) => Err(LogError::from(std::io::Error::other(join.to_string()))),
+                }
+            }
+        };
+        self.commit.finish(outcome);
+    }
+
+    /// Reads whole stored batches from `offset` (see [`PartitionLog::read`]); the file read runs
+    /// without the log's lock.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+    ) -> LogResult<ReadResult> {
+        let (start, end) =
+            self.with_log(|log| Ok((log.log_start_offset(), log.log_end_offset())))?;
+        let mut result = ReadResult {
+            chunks: Vec::new(),
+            next_offset: offset,
+            bytes: 0,
+            log_start_offset: start,
+            log_end_offset: end,
+        };
+        let mut retries = 0;
+        loop {
+            let plan = self.with_log(|log| log.plan_read(result.next_offset));
+            let plan = match plan {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) if result.chunks.is_empty() => return Err(e),
+                Err(_) => break,
+            };
+            let budget = max_bytes.saturating_sub(result.bytes);
+            if !result.chunks.is_empty() && budget < plan.first_batch_bytes() {
+                break;
+            }
+            match plan.execute(budget, max_offset_exclusive)? {
+                ReadOutcome::Batches(chunk, next) => {
+                    result.bytes += chunk.len();
+                    result.chunks.push(chunk);
+                    result.next_offset = next;
+                    if !plan.at_segment_end(next) {
+                        break;
+                    }
+                }
+                ReadOutcome::Nothing => break,
+                ReadOutcome::Truncated if retries < 3 => retries += 1,
+                ReadOutcome::Truncated => break,
+                ReadOutcome::Corrupt(e) => {
+                    self.go_offline(e.clone());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// First (offset, timestamp) whose batch reaches timestamp `ts`; `None` past the end.
+    pub fn offset_for_timestamp(&self, ts: i64) -> LogResult<Option<(i64, i64)>> {
+        self.with_log(|log| log.offset_for_timestamp(ts))
+    }
+
+    /// Log start offset.
+    pub fn log_start_offset(&self) -> LogResult<i64> {
+        self.with_log(|log| Ok(log.log_start_offset()))
+    }
+
+    /// Log end offset.
+    pub fn log_end_offset(&self) -> LogResult<i64> {
+        self.with_log(|log| Ok(log.log_end_offset()))
+    }
+
+    /// Everything below this offset is on disk.
+    pub fn durable_offset(&self) -> i64 {
+        self.commit.durable_offset()
+    }
+
+    /// The log end offset, updated on every append (and truncation): fetches long-poll on it.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.end.subscribe()
+    }
+
+    /// Cuts the log to `offset` (replication).
+    pub fn truncate_to(&self, offset: i64) -> LogResult<()> {
+        let end = self.with_log(|log| {
+            log.truncate_to(offset)?;
+            Ok(log.log_end_offset())
+        })?;
+        self.commit.truncated(end);
+        self.end.send_replace(end);
+        Ok(())
+    }
+
+    /// A copy of the leader epoch cache.
+    pub fn leader_epoch_cache(&self) -> LogResult<LeaderEpochCache> {
+        self.with_log(|log| Ok(log.leader_epochs().clone()))
+    }
+
+    /// OffsetsForLeaderEpoch: (largest epoch <= `epoch`, where it ends).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> LogResult<Option<(i32, i64)>> {
+        self.with_log(|log| {
+            Ok(log
+                .leader_epochs()
+                .end_offset_for(epoch, log.log_end_offset()))
+        })
+    }
+
+    /// The topic configuration.
+    pub fn config(&self) -> LogResult<LogConfig> {
+        self.with_log(|log| Ok(log.config().clone()))
+    }
+
+    /// Changes the topic configuration.
+    pub fn set_config(&self, config: LogConfig) -> LogResult<()> {
+        self.with_log(|log| {
+            log.set_config(config);
+            Ok(())
+        })
+    }
+
+    /// DeleteRecords: moves the log start offset up.
+    pub fn delete_records_before(&self, offset: i64) -> LogResult<i64> {
+        self.with_log(|log| {
+            log.advance_log_start(offset)?;
+            Ok(log.log_start_offset())
+        })
+    }
+
+    /// Periodic maintenance with the clock's time: retention, producer expiry, compaction,
+    /// `flush.ms` / pending seals.
+    pub async fn tick(self: &Arc<Self>) -> LogResult<()> {
+        let now = self.clock.now_ms();
+        let flush = self.with_log(|log| {
+            log.apply_retention(now)?;
+            log.expire_producers(now);
+            Ok(log.flush_due(now) || log.needs_checkpoint(now))
+        })?;
+        self.compact(now).await?;
+        if flush {
+            self.kick_sync();
+        }
+        Ok(())
+    }
+
+    /// One compaction pass (heavy work off the lock and on the blocking pool).
+    pub async fn compact(self: &Arc<Self>, now_ms: i64) -> LogResult<usize> {
+        let Some(plan) = self.with_log(|log| Ok(log.plan_compaction(now_ms)))? else {
+            return Ok(0);
+        };
+        let cleaned = tokio::task::spawn_blocking(move || plan.run())
+            .await
+            .map_err(|e| LogError::from(std::io::Error::other(e.to_string())))??;
+        self.with_log(|log| log.finish_compaction(cleaned))
+    }
+
+    /// Flushes and closes cleanly (writes the clean-shutdown marker); the partition is closed after.
+    pub fn close(&self) -> LogResult<()> {
+        let now = self.clock.now_ms();
+        let mut g = self.lock();
+        let r = match &mut *g {
+            Ok(log) => log.close(now),
+            Err(e) => return Err(e.clone()),
+        };
+        *g = Err(LogError::Closed);
+        drop(g);
+        self.commit.finish(Err(LogError::Closed));
+        r
+    }
+}

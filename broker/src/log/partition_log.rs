@@ -1,0 +1,670 @@
+//! `PartitionLog`: the synchronous core of one partition's log.
+//!
+//! It owns the segments, the log start offset, the leader epoch cache and the producer state, and
+//! turns appends, truncations and syncs into file operations through the [`Directory`] trait. It
+//! takes `now_ms` as an argument and never blocks on fsync: durability is planned here
+//! ([`PartitionLog::begin_sync`]) and executed by the caller without the log's lock
+//! ([`SyncPlan::execute`]), which is what lets group commit overlap appends with fsyncs.
+//! [`crate::log::partition::Partition`] wraps it for async callers; recovery lives in
+//! [`crate::log::recovery`], reads in [`crate::log::read`].
+
+use std::collections::BTreeMap;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::log::batch::{self, Header};
+use crate::log::checkpoint::{self, write_atomic_in};
+use crate::log::config::{LogConfig, TimestampType};
+use crate::log::error::{LogError, LogResult};
+use crate::log::leader_epoch::LeaderEpochCache;
+use crate::log::limits::{SEGMENT_BYTES_MAX, SEGMENT_OFFSET_SPAN_MAX};
+use crate::log::producer_state::{ProducerState, SequenceCheck, SNAPSHOT_SUFFIX};
+use crate::log::segment::{file_name, Appended, Segment, LOG_SUFFIX};
+use crate::log::storage::{Directory, Storage};
+
+/// Small file holding (log start offset i64, recovery point i64).
+pub const OFFSETS_CHECKPOINT: &str = "offsets-checkpoint";
+/// Small file holding the leader epoch cache.
+pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
+/// Marker written by a clean close (payload: log end offset i64).
+pub const CLEAN_SHUTDOWN_MARKER: &str = "clean-shutdown";
+/// Suffix of segment files being deleted.
+pub const DELETED_SUFFIX: &str = ".deleted";
+/// Producer snapshots kept on disk.
+const SNAPSHOTS_KEPT: usize = 3;
+
+/// Result of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended (or of the original batch for a duplicate).
+    pub base_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// The broker time stamped into the batches for LogAppendTime topics, else -1.
+    pub log_append_time: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+    /// True when the batches were already in the log (idempotent retry); nothing was written.
+    pub duplicate: bool,
+    /// True when the append rolled a new segment (a background sync should seal the old one).
+    pub rolled: bool,
+}
+
+/// Files to make durable, planned under the log's lock and executed without it.
+#[derive(Debug)]
+pub struct SyncPlan {
+    files: Vec<Arc<dyn Storage>>,
+    dir: Option<Arc<dyn Directory>>,
+    /// Everything below this offset is durable once the plan has run.
+    pub upto: i64,
+    snapshot: Option<(String, Vec<u8>)>,
+    checkpoint: Option<Vec<u8>>,
+    checkpoint_dir: Arc<dyn Directory>,
+}
+
+impl SyncPlan {
+    /// fsyncs the planned files (in order, sealed segments first), then the directory, then writes
+    /// the pending producer snapshot and recovery-point checkpoint.
+    pub fn execute(&self) -> io::Result<()> {
+        for f in &self.files {
+            f.sync()?;
+        }
+        if let Some(d) = &self.dir {
+            d.sync()?;
+        }
+        let cp = |e: checkpoint::CheckpointError| io::Error::other(e.to_string());
+        if let Some((name, bytes)) = &self.snapshot {
+            write_atomic_in(&*self.checkpoint_dir, name, bytes).map_err(cp)?;
+        }
+        if let Some(bytes) = &self.checkpoint {
+            write_atomic_in(&*self.checkpoint_dir, OFFSETS_CHECKPOINT, bytes).map_err(cp)?;
+        }
+        Ok(())
+    }
+}
+
+/// The synchronous core of a partition log (see the module doc).
+#[derive(Debug)]
+pub struct PartitionLog {
+    pub(crate) dir: Arc<dyn Directory>,
+    pub(crate) config: LogConfig,
+    pub(crate) segments: BTreeMap<i64, Segment>,
+    pub(crate) log_start_offset: i64,
+    pub(crate) leader_epochs: LeaderEpochCache,
+    pub(crate) producers: ProducerState,
+    pub(crate) active_created_ms: i64,
+    /// Everything below is durable.
+    pub(crate) synced_offset: i64,
+    /// Recovery point last written to the offsets checkpoint.
+    pub(crate) recovery_point: i64,
+    pub(crate) last_checkpoint_ms: i64,
+    /// Sealed segments' files not yet fsynced.
+    pub(crate) pending_files: Vec<Arc<dyn Storage>>,
+    pub(crate) dir_dirty: bool,
+    pub(crate) pending_snapshot: Option<(String, Vec<u8>)>,
+    pub(crate) unflushed_messages: u64,
+    pub(crate) first_unflushed_ms: Option<i64>,
+}
+
+/// Offsets checkpoint payload.
+pub(crate) fn encode_offsets(log_start: i64, recovery_point: i64) -> Vec<u8> {
+    let mut v = log_start.to_be_bytes().to_vec();
+    v.extend_from_slice(&recovery_point.to_be_bytes());
+    v
+}
+
+fn corrupt(e: impl ToString) -> LogError {
+    LogError::CorruptBatch(e.to_string())
+}
+
+/// Splits a produce request's records into batch headers with their byte ranges.
+pub fn split_batches(records: &[u8], max_message_bytes: usize) -> LogResult<Vec<(usize, Header)>> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < records.len() {
+        let h = Header::parse(&records[pos..]).map_err(corrupt)?;
+        let total = h.total_bytes();
+        if total > max_message_bytes {
+            return Err(LogError::MessageTooLarge {
+                size: total,
+                max: max_message_bytes,
+            });
+        }
+        if pos + total > records.len() {
+            return Err(corrupt("trailing partial batch"));
+        }
+        out.push((pos, h));
+        pos += total;
+    }
+    if out.is_empty() {
+        return Err(corrupt("no batches"));
+    }
+    Ok(out)
+}
+
+impl PartitionLog {
+    /// Log end offset: the offset the next record gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+    /// First offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+    /// Everything below this offset has been fsynced.
+    pub fn durable_offset(&self) -> i64 {
+        self.synced_offset
+    }
+    /// The configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+    /// The leader epoch cache.
+    pub fn leader_epochs(&self) -> &LeaderEpochCache {
+        &self.leader_epochs
+    }
+    /// Producer state.
+    pub fn producers(&self) -> &ProducerState {
+        &self.producers
+    }
+    /// Segments, oldest first.
+    pub fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.segments.values()
+    }
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(Segment::size).sum()
+    }
+    /// The directory.
+    pub fn dir(&self) -> &Arc<dyn Directory> {
+        &self.dir
+    }
+
+    pub(crate) fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+
+    /// Replaces the configuration (topic config change).
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// Appends batches from a producer (the leader path): checks sizes and idempotence, assigns
+    /// offsets, stamps base offset and `leader_epoch` in place, writes them in one vectored write.
+    pub fn append_leader(
+        &mut self,
+        records: &Bytes,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> LogResult<AppendInfo> {
+        let batches = split_batches(records, self.config.max_message_bytes)?;
+        let mut staged = Vec::new();
+        let mut duplicates = Vec::new();
+        let mut next = self.log_end_offset();
+        let mut assigned = Vec::with_capacity(batches.len());
+        for (_, h) in &batches {
+            match self.producers.check(&staged, h)? {
+                SequenceCheck::Duplicate(b) => duplicates.push(b),
+                SequenceCheck::Append => {
+                    self.producers.stage(&mut staged, h, next);
+                    assigned.push(next);
+                    next += h.offset_count();
+                }
+            }
+        }
+        if !duplicates.is_empty() {
+            if duplicates.len() == batches.len() {
+                return Ok(AppendInfo {
+                    base_offset: duplicates[0].base_offset,
+                    last_offset: duplicates[duplicates.len() - 1].last_offset,
+                    log_append_time: -1,
+                    log_start_offset: self.log_start_offset,
+                    duplicate: true,
+                    rolled: false,
+                });
+            }
+            let h = &batches[0].1;
+            return Err(LogError::OutOfOrderSequence {
+                producer_id: h.producer_id,
+                expected: duplicates[0].first_seq,
+                received: h.base_sequence,
+            });
+        }
+        let base = self.log_end_offset();
+        let rolled = self.maybe_roll(
+            records.len() as u64,
+            next - 1,
+            batches[0].1.max_timestamp,
+            now_ms,
+        )?;
+        let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        // LogAppendTime changes the CRC'd part, so those topics pay one copy; CreateTime batches are
+        // written from the caller's buffer with only their first 16 bytes replaced.
+        let owned: Option<BytesMut> = log_append_time.then(|| {
+            let mut m = BytesMut::from(&records[..]);
+            for (pos, h) in &batches {
+                batch::set_log_append_time(&mut m[*pos..*pos + h.total_bytes()], now_ms);
+            }
+            m
+        });
+        let src: &[u8] = owned.as_deref().unwrap_or(records);
+        let mut heads = Vec::with_capacity(batches.len());
+        for ((pos, _), base_offset) in batches.iter().zip(&assigned) {
+            let mut head = [0u8; 16];
+            head.copy_from_slice(&src[*pos..*pos + 16]);
+            batch::stamp(&mut head, *base_offset, leader_epoch);
+            heads.push(head);
+        }
+        let mut iov = Vec::with_capacity(batches.len() * 2);
+        let mut appended = Vec::with_capacity(batches.len());
+        let mut position = self.active().size();
+        for (((pos, h), head), base_offset) in batches.iter().zip(&heads).zip(&assigned) {
+            iov.push(IoSlice::new(head));
+            iov.push(IoSlice::new(&src[pos + 16..pos + h.total_bytes()]));
+            let max_timestamp = if log_append_time {
+                now_ms
+            } else {
+                h.max_timestamp
+            };
+            appended.push(Appended {
+                base_offset: *base_offset,
+                last_offset: base_offset + i64::from(h.last_offset_delta),
+                max_timestamp,
+                position,
+                size: h.total_bytes() as u64,
+            });
+            position += h.total_bytes() as u64;
+        }
+        self.active_mut().append(&iov, &appended)?;
+        self.producers.commit(staged);
+        self.after_append(leader_epoch, base, &batches, now_ms)?;
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset: next - 1,
+            log_append_time: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+            rolled,
+        })
+    }
+
+    fn after_append(
+        &mut self,
+        leader_epoch: i32,
+        base: i64,
+        batches: &[(usize, Header)],
+        now_ms: i64,
+    ) -> LogResult<()> {
+        if self.leader_epochs.assign(leader_epoch, base) {
+            self.write_leader_epochs()?;
+        }
+        let n: i64 = batches
+            .iter()
+            .map(|(_, h)| i64::from(h.records_count.max(1)))
+            .sum();
+        self.unflushed_messages += n as u64;
+        self.first_unflushed_ms.get_or_insert(now_ms);
+        Ok(())
+    }
+
+    /// Appends batches replicated from the leader, keeping their offsets and epochs. Each batch's
+    /// CRC is checked (the bytes crossed the network) and its base offset must not go backwards.
+    pub fn append_follower(&mut self, records: &Bytes, now_ms: i64) -> LogResult<AppendInfo> {
+        let batches = split_batches(records, usize::MAX)?;
+        let mut expected = self.log_end_offset();
+        for (pos, h) in &batches {
+            batch::check_crc(&records[*pos..], h).map_err(corrupt)?;
+            if h.base_offset < expected {
+                return Err(LogError::NonContiguousAppend {
+                    base_offset: h.base_offset,
+                    log_end: expected,
+                });
+            }
+            expected = h.last_offset() + 1;
+        }
+        let first = batches[0].1.base_offset;
+        let last = expected - 1;
+        let rolled = self.maybe_roll(
+            records.len() as u64,
+            last,
+            batches[0].1.max_timestamp,
+            now_ms,
+        )?;
+        if first > self.log_end_offset() && self.active().size() > 0 {
+            // A gap (compacted leader): start a segment at the new base so offsets stay in range.
+            self.roll(first, now_ms)?;
+        }
+        let mut position = self.active().size();
+        let appended: Vec<Appended> = batches
+            .iter()
+            .map(|(_, h)| {
+                let a = Appended {
+                    base_offset: h.base_offset,
+                    last_offset: h.last_offset(),
+                    max_timestamp: h.max_timestamp,
+                    position,
+                    size: h.total_bytes() as u64,
+                };
+                position += a.size;
+                a
+            })
+            .collect();
+        self.active_mut()
+            .append(&[IoSlice::new(records)], &appended)?;
+        for (_, h) in &batches {
+            self.producers.replay(h);
+            if self.leader_epochs.assign(h.leader_epoch, h.base_offset) {
+                self.write_leader_epochs()?;
+            }
+        }
+        let n: i64 = batches
+            .iter()
+            .map(|(_, h)| i64::from(h.records_count.max(1)))
+            .sum();
+        self.unflushed_messages += n as u64;
+        self.first_unflushed_ms.get_or_insert(now_ms);
+        Ok(AppendInfo {
+            base_offset: first,
+            last_offset: last,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+            rolled,
+        })
+    }
+
+    fn maybe_roll(
+        &mut self,
+        bytes: u64,
+        last_offset: i64,
+        first_ts: i64,
+        now_ms: i64,
+    ) -> LogResult<bool> {
+        let seg = self.active();
+        if seg.size() == 0 {
+            return Ok(false);
+        }
+        let limit = self.config.segment_bytes.min(SEGMENT_BYTES_MAX);
+        let full = seg.size() + bytes > limit;
+        let aged = match seg.first_batch_timestamp() {
+            Some(t) if t >= 0 && first_ts >= 0 => first_ts - t > self.config.segment_ms,
+            _ => now_ms - self.active_created_ms > self.config.segment_ms,
+        };
+        let span = last_offset - seg.base_offset() > SEGMENT_OFFSET_SPAN_MAX;
+        if full || aged || seg.index_full() || span {
+            let next = self.log_end_offset();
+            self.roll(next, now_ms)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Seals the active segment (writes its indexes, queues its files for fsync and a producer
+    /// snapshot) and starts a new one at `base_offset`.
+    pub fn roll(&mut self, base_offset: i64, now_ms: i64) -> LogResult<()> {
+        let dir = self.dir.clone();
+        let active = self.active_mut();
+        if active.size() == 0 && active.base_offset() == base_offset {
+            return Ok(());
+        }
+        let log = active.file().clone();
+        let index_files = active.write_indexes(&*dir)?;
+        self.pending_files.push(log);
+        self.pending_files.extend(index_files);
+        let seg = Segment::create(
+            &*dir,
+            base_offset,
+            self.config.index_entries_max(),
+            self.config.index_interval_bytes,
+        )?;
+        self.segments.insert(base_offset, seg);
+        self.dir_dirty = true;
+        self.active_created_ms = now_ms;
+        let end = self.log_end_offset();
+        self.pending_snapshot = Some((file_name(end, SNAPSHOT_SUFFIX), self.producers.encode()));
+        Ok(())
+    }
+
+    pub(crate) fn write_leader_epochs(&self) -> LogResult<()> {
+        write_atomic_in(
+            &*self.dir,
+            LEADER_EPOCH_CHECKPOINT,
+            &self.leader_epochs.encode(),
+        )
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(())
+    }
+
+    pub(crate) fn write_offsets_checkpoint(&mut self, recovery_point: i64) -> LogResult<()> {
+        write_atomic_in(
+            &*self.dir,
+            OFFSETS_CHECKPOINT,
+            &encode_offsets(self.log_start_offset, recovery_point),
+        )
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        self.recovery_point = recovery_point;
+        Ok(())
+    }
+
+    /// True when something written is not yet durable.
+    pub fn needs_sync(&self) -> bool {
+        self.synced_offset < self.log_end_offset()
+            || !self.pending_files.is_empty()
+            || self.dir_dirty
+            || self.pending_snapshot.is_some()
+    }
+
+    /// True when `flush.messages` / `flush.ms` call for a sync now.
+    pub fn flush_due(&self, now_ms: i64) -> bool {
+        use crate::log::config::FlushPolicy;
+        if !self.needs_sync() {
+            return false;
+        }
+        match self.config.flush_policy() {
+            FlushPolicy::Interval { messages, ms } => {
+                messages.is_some_and(|m| self.unflushed_messages >= m)
+                    || ms.is_some_and(|ms| {
+                        self.first_unflushed_ms
+                            .is_some_and(|t| now_ms - t >= ms as i64)
+                    })
+            }
+            _ => !self.pending_files.is_empty() || self.pending_snapshot.is_some(),
+        }
+    }
+
+    /// True when the recovery point lags and the checkpoint interval has passed.
+    pub fn needs_checkpoint(&self, now_ms: i64) -> bool {
+        self.log_end_offset() > self.recovery_point
+            && now_ms - self.last_checkpoint_ms
+                >= crate::log::limits::RECOVERY_POINT_CHECKPOINT_INTERVAL_MS
+    }
+
+    /// Plans a sync covering everything appended so far. The recovery-point checkpoint rides
+    /// along when segments were sealed or when it is older than the checkpoint interval.
+    pub fn begin_sync(&mut self, now_ms: i64) -> SyncPlan {
+        let upto = self.log_end_offset();
+        let sealed = !self.pending_files.is_empty();
+        let mut files = std::mem::take(&mut self.pending_files);
+        files.push(self.active().file().clone());
+        let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
+        let due = now_ms - self.last_checkpoint_ms
+            >= crate::log::limits::RECOVERY_POINT_CHECKPOINT_INTERVAL_MS;
+        let checkpoint = (sealed || (due && upto > self.recovery_point))
+            .then(|| encode_offsets(self.log_start_offset, upto));
+        if checkpoint.is_some() {
+            self.last_checkpoint_ms = now_ms;
+        }
+        self.unflushed_messages = 0;
+        self.first_unflushed_ms = None;
+        SyncPlan {
+            files,
+            dir,
+            upto,
+            snapshot: self.pending_snapshot.take(),
+            checkpoint,
+            checkpoint_dir: self.dir.clone(),
+        }
+    }
+
+    /// Records a successful sync.
+    pub fn complete_sync(&mut self, plan: &SyncPlan) {
+        // A truncation while the sync ran may have lowered the log end below `upto`.
+        let upto = plan.upto.min(self.log_end_offset());
+        self.synced_offset = self.synced_offset.max(upto);
+        if plan.checkpoint.is_some() {
+            self.recovery_point = self.recovery_point.max(upto);
+        }
+        self.prune_snapshots();
+    }
+
+    fn prune_snapshots(&self) {
+        let Ok(names) = self.dir.list() else { return };
+        let mut snaps: Vec<&String> = names
+            .iter()
+            .filter(|n| n.ends_with(SNAPSHOT_SUFFIX))
+            .collect();
+        snaps.sort();
+        if snaps.len() > SNAPSHOTS_KEPT {
+            for n in &snaps[..snaps.len() - SNAPSHOTS_KEPT] {
+                let _ = self.dir.remove(n);
+            }
+        }
+    }
+
+    /// Removes every record at or after `offset` (replication: a follower cutting a divergent
+    /// tail). Lowers the recovery point first, so recovery never mistakes new data for old.
+    pub fn truncate_to(&mut self, offset: i64) -> LogResult<()> {
+        let offset = offset.max(self.log_start_offset);
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if self.recovery_point > offset {
+            self.write_offsets_checkpoint(offset)?;
+        }
+        self.synced_offset = self.synced_offset.min(offset);
+        let dir = self.dir.clone();
+        let first = self.first_base();
+        let doomed: Vec<i64> = self
+            .segments
+            .range(offset..)
+            .map(|(b, _)| *b)
+            .filter(|&b| b != first)
+            .collect();
+        for base in doomed {
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.rename_files(&*dir, DELETED_SUFFIX)?;
+                remove_deleted(&*dir, base)?;
+            }
+        }
+        let active = self.active_mut();
+        active.truncate_to(&*dir, offset)?;
+        active.file().sync()?;
+        dir.sync()?;
+        let end = self.log_end_offset();
+        if self.leader_epochs.truncate_from_end(end) {
+            self.write_leader_epochs()?;
+        }
+        for name in dir.list()? {
+            if let Some((snap, SNAPSHOT_SUFFIX)) = crate::log::segment::parse_file_name(&name) {
+                if snap > end {
+                    dir.remove(&name)?;
+                }
+            }
+        }
+        self.pending_snapshot = None;
+        self.producers = crate::log::recovery::rebuild_producers(
+            &*dir,
+            &self.segments,
+            self.log_start_offset,
+            end,
+        )?;
+        Ok(())
+    }
+
+    fn first_base(&self) -> i64 {
+        self.segments.keys().next().copied().unwrap_or(0)
+    }
+
+    /// Closes cleanly: writes the active segment's indexes, fsyncs everything, writes a producer
+    /// snapshot, the offsets checkpoint and the clean-shutdown marker.
+    pub fn close(&mut self, now_ms: i64) -> LogResult<()> {
+        let dir = self.dir.clone();
+        let files = self.active_mut().write_indexes(&*dir)?;
+        self.pending_files.extend(files);
+        self.dir_dirty = true;
+        let plan = self.begin_sync(now_ms);
+        plan.execute()?;
+        self.complete_sync(&plan);
+        let end = self.log_end_offset();
+        let cp = |e: checkpoint::CheckpointError| LogError::from(io::Error::other(e.to_string()));
+        write_atomic_in(
+            &*dir,
+            &file_name(end, SNAPSHOT_SUFFIX),
+            &self.producers.encode(),
+        )
+        .map_err(cp)?;
+        self.write_offsets_checkpoint(end)?;
+        write_atomic_in(&*dir, CLEAN_SHUTDOWN_MARKER, &end.to_be_bytes()).map_err(cp)?;
+        Ok(())
+    }
+
+    /// First offset whose batch max timestamp is >= `ts`, with that timestamp (header-level: the
+    /// base offset of the first batch reaching `ts`).
+    pub fn offset_for_timestamp(&self, ts: i64) -> LogResult<Option<(i64, i64)>> {
+        for seg in self.segments.values() {
+            if let Some((_, h)) = seg.locate_timestamp(ts)? {
+                return Ok(Some((
+                    h.base_offset.max(self.log_start_offset),
+                    h.max_timestamp,
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Drops producer ids unused for longer than the expiration.
+    pub fn expire_producers(&mut self, now_ms: i64) {
+        self.producers.expire(now_ms);
+    }
+
+    /// The segment holding `offset`, or the first one after it (compacted gaps).
+    pub(crate) fn segment_for(&self, offset: i64) -> Option<&Segment> {
+        let at = self.segments.range(..=offset).next_back().map(|(_, s)| s);
+        match at {
+            Some(s) if offset < s.next_offset() => Some(s),
+            _ => self
+                .segments
+                .range(offset + 1..)
+                .map(|(_, s)| s)
+                .find(|s| s.size() > 0),
+        }
+    }
+
+    pub(crate) fn segment_path(&self, base: i64) -> std::path::PathBuf {
+        self.dir.path().join(file_name(base, LOG_SUFFIX))
+    }
+}
+
+/// Removes the `.deleted` files of segment `base`.
+pub(crate) fn remove_deleted(dir: &dyn Directory, base: i64) -> io::Result<()> {
+    for s in [
+        LOG_SUFFIX,
+        crate::log::segment::INDEX_SUFFIX,
+        crate::log::segment::TIME_INDEX_SUFFIX,
+    ] {
+        dir.remove(&format!("{}{DELETED_SUFFIX}", file_name(base, s)))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,355 @@
+//! Opening a partition directory: clean start, or recovery after a crash.
+//!
+//! Steps (the order matters):
+//! 1. Read and remove the clean-shutdown marker (a later crash must not look clean).
+//! 2. Clean half-finished work: `*.tmp` (atomic writes), `*.deleted` (segment deletion),
+//!    `*.cleaned` (compaction output not yet swapped); finish a compaction swap (`*.log.swap`
+//!    replaces the segment with the same base); drop index files without a `.log`.
+//! 3. Read the offsets checkpoint (log start, recovery point). Segments wholly below the log start
+//!    go. Segments wholly below the recovery point (and every segment after a clean shutdown) are
+//!    trusted: indexes loaded if sane, else rebuilt from headers. The rest are validated batch by
+//!    batch (bounds, magic, CRC-32C, increasing offsets) with indexes rebuilt.
+//! 4. An invalid batch at an offset at or past the recovery point is a torn tail: the segment is
+//!    cut there and every later segment deleted. Below the recovery point it is corruption of
+//!    durable data: the partition goes offline with an error naming the file and position.
+//! 5. Rebuild the leader epoch cache (checkpoint plus the epochs of scanned batches, cut to the log)
+//!    and the producer state (newest snapshot at or below the end, then replay), fsync what was
+//!    scanned and rebuilt, and write the recovery point = log end.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use crate::log::checkpoint::{read_checked_in, Reader, TMP_SUFFIX};
+use crate::log::config::LogConfig;
+use crate::log::error::{LogError, LogResult};
+use crate::log::leader_epoch::LeaderEpochCache;
+use crate::log::partition_log::{
+    encode_offsets, PartitionLog, CLEAN_SHUTDOWN_MARKER, DELETED_SUFFIX, LEADER_EPOCH_CHECKPOINT,
+    OFFSETS_CHECKPOINT,
+};
+use crate::log::producer_state::{ProducerState, SNAPSHOT_SUFFIX};
+use crate::log::scan::{scan, ScanEnd, Visit};
+use crate::log::segment::{
+    file_name, parse_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
+use crate::log::storage::Directory;
+
+/// Suffix of compaction output not yet swapped in.
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+/// Suffix of compaction output being swapped in.
+pub const SWAP_SUFFIX: &str = ".swap";
+
+fn io_err(e: impl ToString) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// Opens (creating if empty) the partition log in `dir`, recovering if it was not closed cleanly.
+pub fn open(dir: Arc<dyn Directory>, config: LogConfig, now_ms: i64) -> LogResult<PartitionLog> {
+    let marker = read_checked_in(&*dir, CLEAN_SHUTDOWN_MARKER).ok().flatten();
+    let clean_end = marker.as_deref().and_then(|m| Reader::new(m).i64());
+    if dir.exists(CLEAN_SHUTDOWN_MARKER)? {
+        dir.remove(CLEAN_SHUTDOWN_MARKER)?;
+        dir.sync()?;
+    }
+    if let Some(end) = clean_end {
+        match open_inner(dir.clone(), config.clone(), now_ms, true) {
+            Ok(log) if log.log_end_offset() == end => return Ok(log),
+            Ok(_) => {
+                warn!(dir = %dir.path().display(), "clean-shutdown marker disagrees with the log; recovering")
+            }
+            Err(e @ LogError::Offline { .. }) => return Err(e),
+            Err(e) => {
+                warn!(dir = %dir.path().display(), error = %e, "clean open failed; recovering")
+            }
+        }
+    }
+    open_inner(dir, config, now_ms, false)
+}
+
+fn clean_leftovers(dir: &dyn Directory) -> io::Result<()> {
+    let names = dir.list()?;
+    for name in &names {
+        if name.ends_with(TMP_SUFFIX)
+            || name.ends_with(DELETED_SUFFIX)
+            || name.ends_with(CLEANED_SUFFIX)
+        {
+            dir.remove(name)?;
+        }
+    }
+    for name in &names {
+        if let Some(log_name) = name.strip_suffix(SWAP_SUFFIX) {
+            if let Some((base, LOG_SUFFIX)) = parse_file_name(log_name) {
+                info!(dir = %dir.path().display(), base, "finishing an interrupted compaction swap");
+                for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    dir.remove(&file_name(base, s))?;
+                }
+                dir.rename(name, log_name)?;
+            } else {
+                dir.remove(name)?;
+            }
+        }
+    }
+    let names = dir.list()?;
+    for name in &names {
+        if let Some((base, suffix)) = parse_file_name(name) {
+            if (suffix == INDEX_SUFFIX || suffix == TIME_INDEX_SUFFIX)
+                && !names.contains(&file_name(base, LOG_SUFFIX))
+            {
+                dir.remove(name)?;
+            }
+        }
+    }
+    dir.sync()
+}
+
+fn open_inner(
+    dir: Arc<dyn Directory>,
+    config: LogConfig,
+    now_ms: i64,
+    clean: bool,
+) -> LogResult<PartitionLog> {
+    clean_leftovers(&*dir)?;
+    let (mut log_start, recovery_point) = match read_checked_in(&*dir, OFFSETS_CHECKPOINT) {
+        Ok(Some(p)) => {
+            let mut r = Reader::new(&p);
+            match (r.i64(), r.i64()) {
+                (Some(a), Some(b)) if a >= 0 && b >= 0 => (a, b),
+                _ => (0, 0),
+            }
+        }
+        Ok(None) => (0, 0),
+        Err(e) => {
+            warn!(dir = %dir.path().display(), error = %e, "offsets checkpoint unreadable; recovering from the start");
+            (0, 0)
+        }
+    };
+    let mut bases: Vec<i64> = dir
+        .list()?
+        .iter()
+        .filter_map(|n| parse_file_name(n))
+        .filter(|(_, s)| *s == LOG_SUFFIX)
+        .map(|(b, _)| b)
+        .collect();
+    bases.sort_unstable();
+    // Segments wholly below the log start (retention ran, the files were not yet deleted).
+    while bases.len() > 1 && bases[1] <= log_start {
+        let base = bases.remove(0);
+        for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            dir.remove(&file_name(base, s))?;
+        }
+    }
+    let mut epochs = match read_checked_in(&*dir, LEADER_EPOCH_CHECKPOINT) {
+        Ok(Some(p)) => LeaderEpochCache::decode(&p).unwrap_or_default(),
+        _ => LeaderEpochCache::new(),
+    };
+    let entries_max = config.index_entries_max();
+    let interval = config.index_interval_bytes;
+    let mut segments = BTreeMap::new();
+    let mut to_sync = Vec::new();
+    let mut prev_end: Option<i64> = None;
+    let mut i = 0;
+    while i < bases.len() {
+        let base = bases[i];
+        let next_base = bases.get(i + 1).copied();
+        let path = dir.path().join(file_name(base, LOG_SUFFIX));
+        if prev_end.is_some_and(|p| base < p) {
+            // Overlapping segments can only come from a bug or tampering; treat like corruption.
+            return Err(LogError::Offline {
+                path,
+                position: 0,
+                reason: format!("segment base {base} overlaps the previous segment"),
+            });
+        }
+        let trusted = clean || next_base.is_some_and(|n| n <= recovery_point);
+        if trusted {
+            match Segment::open_trusted(&*dir, base, entries_max, interval)? {
+                Ok(seg) => {
+                    prev_end = Some(seg.next_offset());
+                    segments.insert(base, seg);
+                    i += 1;
+                    continue;
+                }
+                Err(ScanEnd::Invalid { position, reason }) => {
+                    return Err(LogError::Offline {
+                        path,
+                        position,
+                        reason,
+                    })
+                }
+                Err(ScanEnd::Clean { .. }) => unreachable!("open_trusted only fails with Invalid"),
+            }
+        }
+        if prev_end.is_some_and(|p| base > p) && base > recovery_point {
+            // A hole between segments past the recovery point: the previous segment lost its
+            // unsynced tail while a later file survived. Everything from here was never durable.
+            warn!(file = %path.display(), "dropping segments after a lost tail");
+            for &later in &bases[i..] {
+                for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    dir.remove(&file_name(later, s))?;
+                }
+            }
+            break;
+        }
+        let (seg, end) = Segment::open_validated(
+            &*dir,
+            base,
+            entries_max,
+            interval,
+            prev_end.map(|p| p - 1),
+            |h| {
+                epochs.assign(h.leader_epoch, h.base_offset);
+            },
+        )?;
+        to_sync.push(seg.file().clone());
+        if let ScanEnd::Invalid { position, reason } = end {
+            let at_offset = seg.next_offset();
+            if at_offset < recovery_point {
+                return Err(LogError::Offline {
+                    path,
+                    position,
+                    reason,
+                });
+            }
+            warn!(file = %path.display(), position, reason, "truncating a torn log tail");
+            seg.file().truncate(position)?;
+            segments.insert(base, seg);
+            for &later in &bases[i + 1..] {
+                for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    dir.remove(&file_name(later, s))?;
+                }
+            }
+            break;
+        }
+        prev_end = Some(seg.next_offset());
+        segments.insert(base, seg);
+        i += 1;
+    }
+    // Drop empty segments at the end that follow a non-empty one whose end they do not match.
+    while segments.len() > 1 {
+        let (&last_base, last) = segments.iter().next_back().expect("len > 1");
+        let prev_end = segments
+            .range(..last_base)
+            .next_back()
+            .map(|(_, s)| s.next_offset())
+            .unwrap_or(0);
+        if last.size() == 0 && last_base != prev_end {
+            segments.remove(&last_base);
+            dir.remove(&file_name(last_base, LOG_SUFFIX))?;
+        } else {
+            break;
+        }
+    }
+    if segments.is_empty() {
+        let seg = Segment::create(&*dir, log_start, entries_max, interval)?;
+        to_sync.push(seg.file().clone());
+        segments.insert(log_start, seg);
+    }
+    let first_base = *segments.keys().next().expect("non-empty");
+    log_start = log_start.max(first_base);
+    let end = segments
+        .values()
+        .next_back()
+        .map(|s| s.next_offset())
+        .unwrap_or(log_start);
+    if log_start > end {
+        log_start = end;
+    }
+    epochs.truncate_from_end(end);
+    epochs.truncate_from_start(log_start);
+    // Sealed segments need index files on disk.
+    let last_base = *segments.keys().next_back().expect("non-empty");
+    for (base, seg) in segments.iter_mut() {
+        if *base != last_base && !seg.indexes_written() {
+            to_sync.extend(seg.write_indexes(&*dir)?);
+        }
+    }
+    let producers = rebuild_producers(&*dir, &segments, log_start, end)?;
+    for f in &to_sync {
+        f.sync()?;
+    }
+    dir.sync()?;
+    let mut log = PartitionLog {
+        dir: dir.clone(),
+        config,
+        segments,
+        log_start_offset: log_start,
+        leader_epochs: epochs,
+        producers,
+        active_created_ms: now_ms,
+        synced_offset: end,
+        recovery_point,
+        last_checkpoint_ms: now_ms,
+        pending_files: Vec::new(),
+        dir_dirty: false,
+        pending_snapshot: None,
+        unflushed_messages: 0,
+        first_unflushed_ms: None,
+    };
+    log.write_leader_epochs()?;
+    if !clean || recovery_point != end {
+        crate::log::checkpoint::write_atomic_in(
+            &*dir,
+            OFFSETS_CHECKPOINT,
+            &encode_offsets(log_start, end),
+        )
+        .map_err(io_err)?;
+        log.recovery_point = end;
+    }
+    info!(dir = %dir.path().display(), log_start, end, clean, "partition log opened");
+    Ok(log)
+}
+
+/// Producer state at `end`: the newest snapshot at or below `end` (newer ones are deleted, they
+/// describe data a crash or a truncation removed), then a header-only replay up to `end`.
+pub(crate) fn rebuild_producers(
+    dir: &dyn Directory,
+    segments: &BTreeMap<i64, Segment>,
+    log_start: i64,
+    end: i64,
+) -> LogResult<ProducerState> {
+    let mut snaps: Vec<i64> = Vec::new();
+    for name in dir.list()? {
+        if let Some((off, SNAPSHOT_SUFFIX)) = parse_file_name(&name) {
+            if off > end {
+                dir.remove(&name)?;
+            } else {
+                snaps.push(off);
+            }
+        }
+    }
+    snaps.sort_unstable();
+    let mut state = ProducerState::new();
+    let mut from = log_start;
+    while let Some(off) = snaps.pop() {
+        match read_checked_in(dir, &file_name(off, SNAPSHOT_SUFFIX))
+            .map_err(io_err)?
+            .map(|p| ProducerState::decode(&p))
+        {
+            Some(Ok(s)) => {
+                state = s;
+                from = off.max(log_start);
+                break;
+            }
+            _ => warn!(dir = %dir.path().display(), off, "skipping unreadable producer snapshot"),
+        }
+    }
+    for seg in segments.values() {
+        if seg.next_offset() <= from {
+            continue;
+        }
+        let start = match seg.locate(from)? {
+            Some((pos, _)) => pos,
+            None => continue,
+        };
+        scan(&**seg.file(), start, seg.size(), false, None, |_, h, _| {
+            if h.base_offset >= from && h.base_offset < end {
+                state.replay(h);
+            }
+            Visit::Continue
+        })?;
+    }
+    Ok(state)
+}

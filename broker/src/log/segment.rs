@@ -1,0 +1,492 @@
+//! One segment: a `.log` file of batches plus its `.index` and `.timeindex`.
+//!
+//! Files are named by the segment's base offset as 20 zero-padded digits
+//! (`00000000000000001234.log`). The segment tracks its next offset, its largest timestamp and the
+//! bytes since the last index entry; it never interprets records. Positions inside a segment fit in
+//! u32 (`segment.bytes` is capped), offsets relative to the base too.
+
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::log::batch::{Header, HEADER_BYTES};
+use crate::log::offset_index::{IndexBuf, OffsetIndex};
+use crate::log::scan::{scan, ScanEnd, Visit};
+use crate::log::storage::{Directory, Storage};
+use crate::log::time_index::TimeIndex;
+
+/// Suffix of segment data files.
+pub const LOG_SUFFIX: &str = ".log";
+/// Suffix of offset index files.
+pub const INDEX_SUFFIX: &str = ".index";
+/// Suffix of time index files.
+pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
+
+/// The file name of a segment's `suffix` file.
+pub fn file_name(base_offset: i64, suffix: &str) -> String {
+    format!("{base_offset:020}{suffix}")
+}
+
+/// Parses `00000000000000001234.log` style names into (base offset, suffix).
+pub fn parse_file_name(name: &str) -> Option<(i64, &str)> {
+    let digits = name.get(..20)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((digits.parse().ok()?, &name[20..]))
+}
+
+/// What a batch appended to a segment looked like.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    /// Base offset.
+    pub base_offset: i64,
+    /// Last offset.
+    pub last_offset: i64,
+    /// Max timestamp.
+    pub max_timestamp: i64,
+    /// Byte position in the segment.
+    pub position: u64,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// One segment of a partition log.
+#[derive(Debug)]
+pub struct Segment {
+    base_offset: i64,
+    log: Arc<dyn Storage>,
+    index: OffsetIndex,
+    time_index: TimeIndex,
+    next_offset: i64,
+    max_timestamp: i64,
+    max_timestamp_offset: i64,
+    first_batch_timestamp: Option<i64>,
+    bytes_since_index_entry: u64,
+    index_interval_bytes: u64,
+    /// Index files on disk match the in-memory indexes.
+    indexes_written: bool,
+}
+
+impl Segment {
+    /// Creates a new, empty segment (the `.log` file is created; indexes are written on seal).
+    pub fn create(
+        dir: &dyn Directory,
+        base_offset: i64,
+        index_entries_max: usize,
+        index_interval_bytes: u64,
+    ) -> io::Result<Segment> {
+        let log = dir.open(&file_name(base_offset, LOG_SUFFIX), true)?;
+        log.truncate(0)?;
+        Ok(Segment::empty(
+            base_offset,
+            log,
+            index_entries_max,
+            index_interval_bytes,
+        ))
+    }
+
+    fn empty(
+        base_offset: i64,
+        log: Arc<dyn Storage>,
+        index_entries_max: usize,
+        index_interval_bytes: u64,
+    ) -> Segment {
+        Segment {
+            base_offset,
+            log,
+            index: OffsetIndex::new(base_offset, index_entries_max),
+            time_index: TimeIndex::new(base_offset),
+            next_offset: base_offset,
+            max_timestamp: -1,
+            max_timestamp_offset: base_offset,
+            first_batch_timestamp: None,
+            bytes_since_index_entry: 0,
+            index_interval_bytes,
+            indexes_written: false,
+        }
+    }
+
+    /// Opens an existing segment without validating its batches: loads the index files when they
+    /// pass their sanity checks, else rebuilds the indexes with a header-only scan. Used for
+    /// segments below the recovery point or after a clean shutdown.
+    pub fn open_trusted(
+        dir: &dyn Directory,
+        base_offset: i64,
+        index_entries_max: usize,
+        index_interval_bytes: u64,
+    ) -> io::Result<Result<Segment, ScanEnd>> {
+        let log = dir.open(&file_name(base_offset, LOG_SUFFIX), false)?;
+        let mut seg = Segment::empty(base_offset, log, index_entries_max, index_interval_bytes);
+        if let Some(index) = seg.load_offset_index(dir)? {
+            seg.index = index;
+            // Find the end: scan headers from the last index entry.
+            let (off, pos) = seg.index.last().unwrap_or((base_offset, 0));
+            let mut next = off;
+            let end = scan(
+                &*seg.log,
+                u64::from(pos),
+                seg.log.len(),
+                false,
+                None,
+                |_, h, _| {
+                    next = h.last_offset() + 1;
+                    Visit::Continue
+                },
+            )?;
+            if let ScanEnd::Invalid { .. } = end {
+                return Ok(Err(end));
+            }
+            seg.next_offset = next.max(base_offset);
+            seg.bytes_since_index_entry = seg.log.len() - u64::from(pos);
+            match seg.load_time_index(dir)? {
+                Some(t) => {
+                    seg.time_index = t;
+                    seg.max_timestamp = seg.time_index.max_timestamp().unwrap_or(-1);
+                    seg.indexes_written = true;
+                    seg.first_batch_timestamp = seg.first_timestamp()?;
+                    return Ok(Ok(seg));
+                }
+                None => {
+                    seg.index = OffsetIndex::new(base_offset, index_entries_max);
+                    seg.next_offset = base_offset;
+                    seg.bytes_since_index_entry = 0;
+                }
+            }
+        }
+        let log = seg.log.clone();
+        let end = scan(&*log, 0, log.len(), false, None, |pos, h, _| {
+            seg.track(h, pos);
+            Visit::Continue
+        })?;
+        match end {
+            ScanEnd::Clean { .. } => Ok(Ok(seg)),
+            invalid => Ok(Err(invalid)),
+        }
+    }
+
+    /// Opens an existing segment and validates every batch (CRC, bounds, increasing offsets after
+    /// `prev_last_offset`), rebuilding its indexes. Returns the segment holding the valid prefix and
+    /// how the scan ended; the caller decides whether an invalid batch is a torn tail or corruption.
+    pub fn open_validated(
+        dir: &dyn Directory,
+        base_offset: i64,
+        index_entries_max: usize,
+        index_interval_bytes: u64,
+        prev_last_offset: Option<i64>,
+        mut on_batch: impl FnMut(&Header),
+    ) -> io::Result<(Segment, ScanEnd)> {
+        let log = dir.open(&file_name(base_offset, LOG_SUFFIX), false)?;
+        let mut seg = Segment::empty(
+            base_offset,
+            log.clone(),
+            index_entries_max,
+            index_interval_bytes,
+        );
+        let prev = prev_last_offset
+            .map(|p| p.max(base_offset - 1))
+            .or(Some(base_offset - 1));
+        let end = scan(&*log, 0, log.len(), true, prev, |pos, h, _| {
+            seg.track(h, pos);
+            on_batch(h);
+            Visit::Continue
+        })?;
+        Ok((seg, end))
+    }
+
+    fn load_offset_index(&self, dir: &dyn Directory) -> io::Result<Option<OffsetIndex>> {
+        let Some(buf) = load_index_buf(dir, &file_name(self.base_offset, INDEX_SUFFIX))? else {
+            return Ok(None);
+        };
+        let max = self.index.max_entries();
+        Ok(OffsetIndex::load(self.base_offset, buf, max, self.log.len(), None).ok())
+    }
+
+    fn load_time_index(&self, dir: &dyn Directory) -> io::Result<Option<TimeIndex>> {
+        let Some(buf) = load_index_buf(dir, &file_name(self.base_offset, TIME_INDEX_SUFFIX))?
+        else {
+            return Ok(None);
+        };
+        let max = self.index.max_entries();
+        Ok(TimeIndex::load(self.base_offset, &buf, self.next_offset, max).ok())
+    }
+
+    fn first_timestamp(&self) -> io::Result<Option<i64>> {
+        if self.log.len() < HEADER_BYTES as u64 {
+            return Ok(None);
+        }
+        let mut head = [0u8; HEADER_BYTES];
+        self.log.read_at(0, &mut head)?;
+        Ok(Header::parse(&head).ok().map(|h| h.max_timestamp))
+    }
+
+    /// Updates offsets, timestamps and indexes for a batch now at `position`.
+    fn track(&mut self, h: &Header, position: u64) {
+        self.track_appended(&Appended {
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+            max_timestamp: h.max_timestamp,
+            position,
+            size: h.total_bytes() as u64,
+        });
+    }
+
+    fn track_appended(&mut self, a: &Appended) {
+        if self.first_batch_timestamp.is_none() {
+            self.first_batch_timestamp = Some(a.max_timestamp);
+        }
+        if a.max_timestamp > self.max_timestamp {
+            self.max_timestamp = a.max_timestamp;
+            self.max_timestamp_offset = a.base_offset;
+        }
+        if self.bytes_since_index_entry >= self.index_interval_bytes || a.position == 0 {
+            if a.position > 0 {
+                self.index.append(a.base_offset, a.position as u32);
+            }
+            self.time_index
+                .append(self.max_timestamp, self.max_timestamp_offset);
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry += a.size;
+        self.next_offset = a.last_offset + 1;
+        self.indexes_written = false;
+    }
+
+    /// Appends the given buffers (whole batches) and records their headers.
+    pub fn append(&mut self, bufs: &[IoSlice<'_>], batches: &[Appended]) -> io::Result<()> {
+        self.log.append(bufs)?;
+        for a in batches {
+            self.track_appended(a);
+        }
+        Ok(())
+    }
+
+    /// Base offset.
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+    /// One past the last offset in the segment (the base offset when empty).
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+    /// Bytes in the `.log` file.
+    pub fn size(&self) -> u64 {
+        self.log.len()
+    }
+    /// Largest batch max-timestamp, -1 when empty or untimestamped.
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+    /// Max timestamp of the first batch (Kafka's basis for `segment.ms`).
+    pub fn first_batch_timestamp(&self) -> Option<i64> {
+        self.first_batch_timestamp
+    }
+    /// The `.log` file.
+    pub fn file(&self) -> &Arc<dyn Storage> {
+        &self.log
+    }
+    /// True when the offset index has no room left.
+    pub fn index_full(&self) -> bool {
+        self.index.is_full()
+    }
+    /// The offset index.
+    pub fn offset_index(&self) -> &OffsetIndex {
+        &self.index
+    }
+
+    /// Position and header of the batch containing `offset` (or the first batch after it, for
+    /// compacted logs with gaps); `None` when `offset` is at or past the segment's end.
+    pub fn locate(&self, offset: i64) -> io::Result<Option<(u64, Header)>> {
+        if offset >= self.next_offset {
+            return Ok(None);
+        }
+        let (_, pos) = self.index.lookup(offset);
+        let mut found = None;
+        scan(
+            &*self.log,
+            u64::from(pos),
+            self.log.len(),
+            false,
+            None,
+            |p, h, _| {
+                if h.last_offset() >= offset {
+                    found = Some((p, *h));
+                    Visit::Stop
+                } else {
+                    Visit::Continue
+                }
+            },
+        )?;
+        Ok(found)
+    }
+
+    /// The first batch whose max timestamp is >= `ts`, as (position, header).
+    pub fn locate_timestamp(&self, ts: i64) -> io::Result<Option<(u64, Header)>> {
+        if self.max_timestamp < ts {
+            return Ok(None);
+        }
+        let start_offset = self.time_index.lookup(ts);
+        let (_, pos) = self.index.lookup(start_offset);
+        let mut found = None;
+        scan(
+            &*self.log,
+            u64::from(pos),
+            self.log.len(),
+            false,
+            None,
+            |p, h, _| {
+                if h.max_timestamp >= ts {
+                    found = Some((p, *h));
+                    Visit::Stop
+                } else {
+                    Visit::Continue
+                }
+            },
+        )?;
+        Ok(found)
+    }
+
+    /// Reads `len` bytes at `pos` into one buffer (one pread, no per-batch copy).
+    pub fn read(&self, pos: u64, len: usize) -> io::Result<Bytes> {
+        let mut buf = BytesMut::zeroed(len);
+        self.log.read_at(pos, &mut buf)?;
+        Ok(buf.freeze())
+    }
+
+    /// Removes every batch containing an offset >= `offset`; returns the bytes removed.
+    pub fn truncate_to(&mut self, dir: &dyn Directory, offset: i64) -> io::Result<u64> {
+        let Some((pos, _)) = self.locate(offset)? else {
+            return Ok(0);
+        };
+        let removed = self.log.len() - pos;
+        self.log.truncate(pos)?;
+        // Rebuild the in-memory state of the kept prefix (header-only scan from the nearest entry).
+        let mut fresh = Segment::empty(
+            self.base_offset,
+            self.log.clone(),
+            self.index.max_entries(),
+            self.index_interval_bytes,
+        );
+        let log = self.log.clone();
+        scan(&*log, 0, pos, false, None, |p, h, _| {
+            fresh.track(h, p);
+            Visit::Continue
+        })?;
+        *self = fresh;
+        // The index files on disk describe the old contents: remove them (they are rewritten on seal;
+        // a mapped copy of the old file stays valid for whoever holds it).
+        dir.remove(&file_name(self.base_offset, INDEX_SUFFIX))?;
+        dir.remove(&file_name(self.base_offset, TIME_INDEX_SUFFIX))?;
+        Ok(removed)
+    }
+
+    /// Writes the index files (fresh files, never rewritten in place) and returns them so the
+    /// caller can fsync them with the log. Adds a final time index entry for the max timestamp.
+    pub fn write_indexes(&mut self, dir: &dyn Directory) -> io::Result<Vec<Arc<dyn Storage>>> {
+        if self.max_timestamp >= 0 {
+            self.time_index
+                .append(self.max_timestamp, self.max_timestamp_offset);
+        }
+        let mut files = Vec::new();
+        for (suffix, bytes) in [
+            (INDEX_SUFFIX, self.index.as_bytes().to_vec()),
+            (TIME_INDEX_SUFFIX, self.time_index.to_bytes()),
+        ] {
+            let name = file_name(self.base_offset, suffix);
+            dir.remove(&name)?;
+            let f = dir.open(&name, true)?;
+            f.append(&[IoSlice::new(&bytes)])?;
+            files.push(f);
+        }
+        self.indexes_written = true;
+        Ok(files)
+    }
+
+    /// True when the index files on disk are current.
+    pub fn indexes_written(&self) -> bool {
+        self.indexes_written
+    }
+
+    /// Renames every file of this segment to `<name>.<suffix>` (e.g. `.deleted`).
+    pub fn rename_files(&self, dir: &dyn Directory, suffix: &str) -> io::Result<()> {
+        for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let name = file_name(self.base_offset, s);
+            if dir.exists(&name)? {
+                dir.rename(&name, &format!("{name}{suffix}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn load_index_buf(dir: &dyn Directory, name: &str) -> io::Result<Option<IndexBuf>> {
+    let f = match dir.open(name, false) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if f.len() > crate::log::limits::INDEX_BYTES_MAX {
+        return Ok(None);
+    }
+    if let Some(map) = f.map()? {
+        return Ok(Some(IndexBuf::Mapped(map)));
+    }
+    let mut v = vec![0u8; f.len() as usize];
+    f.read_at(0, &mut v)?;
+    Ok(Some(IndexBuf::Owned(v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::testing::batch;
+    use crate::log::mem_storage::MemDirectory;
+
+    fn append(seg: &mut Segment, b: &[u8]) {
+        let h = Header::parse(b).unwrap();
+        let a = Appended {
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+            max_timestamp: h.max_timestamp,
+            position: seg.size(),
+            size: b.len() as u64,
+        };
+        seg.append(&[IoSlice::new(b)], &[a]).unwrap();
+    }
+
+    #[test]
+    fn locate_reopen_and_truncate() {
+        let d = MemDirectory::new();
+        let mut seg = Segment::create(&d, 100, 1000, 100).unwrap();
+        let mut positions = vec![];
+        for i in 0..50 {
+            positions.push(seg.size());
+            append(
+                &mut seg,
+                &batch(100 + i * 2, 2, 1000 + i, None, &[i as u8; 40]),
+            );
+        }
+        assert!(seg.offset_index().len() > 5);
+        for i in 0..50i64 {
+            let (p, h) = seg.locate(100 + i * 2 + 1).unwrap().unwrap();
+            assert_eq!((p, h.base_offset), (positions[i as usize], 100 + i * 2));
+        }
+        assert!(seg.locate(200).unwrap().is_none());
+        assert_eq!(
+            seg.locate_timestamp(1030).unwrap().unwrap().1.base_offset,
+            160
+        );
+        seg.write_indexes(&d).unwrap();
+        let re = Segment::open_trusted(&d, 100, 1000, 100).unwrap().unwrap();
+        assert_eq!(re.next_offset(), 200);
+        assert_eq!(re.max_timestamp(), 1049);
+        assert_eq!(re.locate(151).unwrap().unwrap().0, positions[25]);
+        seg.truncate_to(&d, 151).unwrap();
+        assert_eq!(seg.next_offset(), 150);
+        assert_eq!(seg.size(), positions[25]);
+        let (re, end) = Segment::open_validated(&d, 100, 1000, 100, None, |_| {}).unwrap();
+        assert_eq!(end, ScanEnd::Clean { end: positions[25] });
+        assert_eq!(re.next_offset(), 150);
+    }
+}
