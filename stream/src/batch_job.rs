@@ -43,7 +43,13 @@ impl std::fmt::Debug for BatchContext {
 }
 
 impl BatchContext {
-    //CLIENT_NEW
+    #[cfg(feature = "client")]
+    /// A batch context over the brokers `brokers` (`host:port[,...]`), with `workers` threads
+    /// (`None`: one per core). Must not be called from inside a tokio runtime (it runs its own).
+    pub fn new(brokers: &str, workers: Option<usize>) -> Result<BatchContext, StreamError> {
+        let log = crate::client_log::ClientLog::connect(brokers)?;
+        BatchContext::with_log(Arc::new(log), workers)
+    }
 
     /// A batch context over any [`Log`].
     pub fn with_log(

@@ -362,6 +362,18 @@ impl<T: Data> DStream<T> {
         })
     }
 
+    /// `sample` on every batch (the seed is mixed with the batch id, so batches differ but a re-run
+    /// batch samples the same elements).
+    pub fn sample(&self, with_replacement: bool, fraction: f64, seed: u64) -> DStream<T> {
+        self.transform_with_batch(move |r, b| {
+            r.sample(
+                with_replacement,
+                fraction,
+                seed ^ b.id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            )
+        })
+    }
+
     /// `repartition` on every batch.
     pub fn repartition(&self, partitions: usize) -> DStream<T> {
         self.transform(move |r| r.repartition(partitions))
@@ -415,6 +427,18 @@ impl<T: Data> DStream<T> {
     }
 }
 
+impl<T: Key> DStream<T> {
+    /// The distinct elements of every batch.
+    pub fn distinct(&self) -> DStream<T> {
+        self.lift("distinct", |r| r.distinct())
+    }
+
+    /// Counts each distinct element of every batch (Spark's `countByValue`).
+    pub fn count_by_value(&self) -> DStream<(T, u64)> {
+        self.map(|x| (x, 1u64)).reduce_by_key(|a, b| a + b)
+    }
+}
+
 impl<K: Key, V: Data> DStream<(K, V)> {
     fn hash(&self, partitions: Option<usize>) -> Arc<dyn Partitioner<K>> {
         Arc::new(HashPartitioner::new(
@@ -441,6 +465,36 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         self.lift("reduce_by_key", move |r| {
             let f = f.clone();
             r.reduce_by_key_with(p.clone(), move |a, b| f(a, b))
+        })
+    }
+
+    /// `flat_map_values` on every batch.
+    pub fn flat_map_values<U: Data, I>(
+        &self,
+        f: impl Fn(V) -> I + Send + Sync + 'static,
+    ) -> DStream<(K, U)>
+    where
+        I: IntoIterator<Item = U> + 'static,
+        I::IntoIter: 'static,
+    {
+        let f = Arc::new(f);
+        self.lift("flat_map_values", move |r| {
+            let f = f.clone();
+            r.flat_map_values(move |x| f(x))
+        })
+    }
+
+    /// `aggregate_by_key` on every batch.
+    pub fn aggregate_by_key<U: Data>(
+        &self,
+        zero: U,
+        seq_op: impl Fn(U, V) -> U + Send + Sync + 'static,
+        comb_op: impl Fn(U, U) -> U + Send + Sync + 'static,
+    ) -> DStream<(K, U)> {
+        let (seq, comb) = (Arc::new(seq_op), Arc::new(comb_op));
+        self.lift("aggregate_by_key", move |r| {
+            let (seq, comb) = (seq.clone(), comb.clone());
+            r.aggregate_by_key(zero.clone(), move |a, v| seq(a, v), move |a, b| comb(a, b))
         })
     }
 

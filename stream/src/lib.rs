@@ -6,6 +6,8 @@
 #![warn(missing_docs)]
 
 pub mod batch_job;
+#[cfg(feature = "client")]
+pub mod client_log;
 pub mod context;
 pub mod dstream;
 pub mod error;

@@ -1,7 +1,7 @@
 //! The narrow interface the stream engine needs from the event log, with an in-memory
 //! implementation for tests (which can fail writes part-way, to model a crash inside a sink).
 //!
-//! The broker-backed implementation over `sluice-client` is [`crate::client_log::ClientLog`]. The
+//! The broker-backed implementation over `sluice-client` is `client_log::ClientLog`. The
 //! interface is synchronous: the engine's tasks and driver are plain threads; the client-backed
 //! implementation blocks on its own tokio runtime.
 

@@ -162,7 +162,17 @@ impl std::fmt::Debug for StreamingContext {
 }
 
 impl StreamingContext {
-    //CLIENT_NEW
+    #[cfg(feature = "client")]
+    /// A context reading from and writing to the brokers in `config`, one batch per
+    /// `batch_interval`. Must not be called from inside a tokio runtime (it runs its own).
+    pub fn new(
+        config: StreamConfig,
+        batch_interval: Duration,
+    ) -> Result<StreamingContext, StreamError> {
+        let log = crate::client_log::ClientLog::connect(&config.brokers)?;
+        StreamingContext::with_log(config, batch_interval, Arc::new(log))
+    }
+
     /// A context over any [`Log`] (tests use [`crate::log::MemoryLog`]).
     pub fn with_log(
         config: StreamConfig,

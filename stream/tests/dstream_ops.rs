@@ -63,6 +63,12 @@ fn lifted_operations_apply_per_batch() {
         .parallelize(vec![("a".to_string(), 10u64), ("c".to_string(), 30)], 1)
         .unwrap();
     let joined = sink(&counts.transform(move |r| Ok(r.join(&statics))));
+    let distinct = sink(
+        &words
+            .flat_map(|l: &str| l.split(' ').map(str::to_string).collect::<Vec<_>>())
+            .distinct(),
+    );
+    let agg = sink(&counts.aggregate_by_key(0u64, |a, v| a + v * 10, |a, b| a + b));
     run(&g, 0, 3);
     let s = |x: &str| x.to_string();
     assert_eq!(
@@ -81,6 +87,8 @@ fn lifted_operations_apply_per_batch() {
         taken(&joined)[0].1,
         vec![(s("a"), (1, 10)), (s("c"), (1, 30))]
     );
+    assert_eq!(taken(&distinct)[0].1, vec![s("a"), s("b"), s("c")]);
+    assert_eq!(taken(&agg)[1].1, vec![(s("c"), 20)]);
 }
 
 #[test]

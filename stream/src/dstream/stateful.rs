@@ -265,7 +265,9 @@ where
                 if let Some(r) = parent.current() {
                     let (f, time) = (f.clone(), time.clone());
                     partials = r.run_partitions(move |_, it| {
-                        let mut local: FxHashMap<(Window, K), V> = FxHashMap::default();
+                        // Map-side combine per (window, key); `Option` lets the fold take the
+                        // value out of its slot without cloning it or hashing the key twice.
+                        let mut local: FxHashMap<(Window, K), Option<V>> = FxHashMap::default();
                         let (mut max_ts, mut late) = (i64::MIN, 0u64);
                         for (k, v) in it {
                             let ts = time(&k, &v);
@@ -273,14 +275,16 @@ where
                             let mut any = false;
                             for w in spec.windows_of(ts).filter(|w| w.end_ms > watermark) {
                                 any = true;
-                                match local.remove(&(w, k.clone())) {
-                                    Some(acc) => local.insert((w, k.clone()), f(acc, v.clone())),
-                                    None => local.insert((w, k.clone()), v.clone()),
-                                };
+                                let slot = local.entry((w, k.clone())).or_insert(None);
+                                *slot = Some(match slot.take() {
+                                    Some(acc) => f(acc, v.clone()),
+                                    None => v.clone(),
+                                });
                             }
                             late += u64::from(!any);
                         }
-                        Ok((max_ts, late, local.into_iter().collect()))
+                        let entries = local.into_iter().filter_map(|(wk, v)| Some((wk, v?)));
+                        Ok((max_ts, late, entries.collect()))
                     })?;
                 }
                 let mut st = lock(&n.state);
