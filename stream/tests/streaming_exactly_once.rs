@@ -162,3 +162,86 @@ proptest! {
         check(&log, &expected)?;
     }
 }
+
+/// The threaded driver: batches at interval boundaries, listener reports, a graceful stop after
+/// the input dries up that closes event-time windows, and `stop(false)` from another thread.
+#[test]
+fn started_context_runs_until_idle_and_reports_batches() {
+    use sluice_stream::event_time::EventTimeSpec;
+    use sluice_stream::listener::{BatchReport, StreamingListener, Summary};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<(Vec<BatchReport>, Option<Summary>)>);
+    impl StreamingListener for Recorder {
+        fn on_batch_completed(&self, r: &BatchReport) {
+            self.0.lock().unwrap().0.push(r.clone());
+        }
+        fn on_stopped(&self, s: &Summary) {
+            self.0.lock().unwrap().1 = Some(s.clone());
+        }
+    }
+
+    let log = setup();
+    for i in 0..50i64 {
+        let r = OutRecord {
+            timestamp_ms: Some(i * 100),
+            ..OutRecord::value(Bytes::from_static(b"x"))
+        };
+        log.write("in", (i % 2) as i32, vec![r]).unwrap();
+    }
+    let mut config = StreamConfig::new("unused", "threaded");
+    config.workers = Some(2);
+    config.stop_when_idle = Some(Duration::from_millis(100));
+    let ssc = StreamingContext::with_log(config, Duration::from_millis(20), log.clone()).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    ssc.add_listener(recorder.clone());
+    // Event-time windows of 1 s over the record timestamps: all 5 windows are emitted, the last
+    // ones only by the final batch of the graceful stop.
+    ssc.topic_stream(&["in"])
+        .unwrap()
+        .map(|r| (1u8, r.timestamp_ms))
+        .reduce_by_key_and_event_window(
+            |_, t| *t,
+            EventTimeSpec::tumbling(1000, 0),
+            |a, b| a.max(b),
+        )
+        .unwrap()
+        .to_topic("per-batch", |(w, _, _)| {
+            OutRecord::new(w.start_ms.to_string(), "closed")
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    assert!(ssc.start().is_err(), "a context starts once");
+    let summary = ssc.await_termination().unwrap();
+    assert_eq!(summary.records, 50);
+    let (reports, stopped) = recorder.0.lock().unwrap().clone();
+    assert_eq!(stopped, Some(summary.clone()));
+    assert_eq!(reports.len() as u64, summary.batches);
+    assert!(reports
+        .windows(2)
+        .all(|w| w[1].batch == w[0].batch + 1 && w[1].batch_time_ms == w[0].batch_time_ms + 20));
+    let mut windows: Vec<String> = (0..2)
+        .flat_map(|p| log.records("per-batch", p))
+        .map(|r| String::from_utf8(r.key.unwrap().to_vec()).unwrap())
+        .collect();
+    windows.sort();
+    assert_eq!(windows, vec!["0", "1000", "2000", "3000", "4000"]);
+
+    // An immediate stop from another thread ends a job that would otherwise run forever.
+    let mut config = StreamConfig::new("unused", "stopped");
+    config.workers = Some(1);
+    let ssc = Arc::new(
+        StreamingContext::with_log(config, Duration::from_millis(10), log.clone()).unwrap(),
+    );
+    ssc.topic_stream(&["in"])
+        .unwrap()
+        .count()
+        .foreach_rdd(|_, _| Ok(()));
+    ssc.start().unwrap();
+    let s2 = ssc.clone();
+    let stopper = std::thread::spawn(move || s2.stop(false));
+    let summary = ssc.await_termination().unwrap();
+    stopper.join().unwrap();
+    assert!(summary.records <= 50);
+}
