@@ -6,7 +6,7 @@
 //! tokio runtime's worker thread.
 
 use crate::error::StreamError;
-use crate::log::{Log, OutRecord, Record};
+use crate::log::{Log, OutRecord, PendingRead, Record};
 use crate::planner::PartitionOffsets;
 use sluice_client::consumer::read_range;
 use sluice_client::{
@@ -67,6 +67,22 @@ impl ClientLog {
     }
 }
 
+/// Client records to engine records: the byte fields move over without copying.
+fn convert(topic: &Arc<str>, records: Vec<ConsumerRecord>) -> Vec<Record> {
+    records
+        .into_iter()
+        .map(|r| Record {
+            topic: topic.clone(),
+            partition: r.partition,
+            offset: r.offset,
+            timestamp_ms: r.timestamp,
+            key: r.key,
+            value: r.value,
+            headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
+        })
+        .collect()
+}
+
 impl Log for ClientLog {
     fn partitions(&self, topic: &str) -> Result<i32, StreamError> {
         let t = self.rt.block_on(self.client.topic(topic)).map_err(broker)?;
@@ -89,6 +105,32 @@ impl Log for ClientLog {
         })
     }
 
+    fn start_read(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        until: i64,
+    ) -> Option<PendingRead> {
+        let (client, config, name) = (
+            self.client.clone(),
+            self.consumer.clone(),
+            topic.to_string(),
+        );
+        let task = self.rt.spawn(async move {
+            read_range(&client, &config, &name, partition, from, until).await
+        });
+        let rt = self.rt.handle().clone();
+        let topic: Arc<str> = Arc::from(topic);
+        Some(Box::new(move || {
+            let records = rt
+                .block_on(task)
+                .map_err(|e| StreamError::Broker(format!("read task failed: {e}")))?
+                .map_err(broker)?;
+            Ok(convert(&topic, records))
+        }))
+    }
+
     fn read_range(
         &self,
         topic: &str,
@@ -107,19 +149,7 @@ impl Log for ClientLog {
                 until,
             ))
             .map_err(broker)?;
-        let name: Arc<str> = Arc::from(topic);
-        Ok(records
-            .into_iter()
-            .map(|r| Record {
-                topic: name.clone(),
-                partition: r.partition,
-                offset: r.offset,
-                timestamp_ms: r.timestamp,
-                key: r.key,
-                value: r.value,
-                headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
-            })
-            .collect())
+        Ok(convert(&Arc::from(topic), records))
     }
 
     fn offset_for_timestamp(

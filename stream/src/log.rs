@@ -63,12 +63,27 @@ impl OutRecord {
     }
 }
 
+/// A read started by [`Log::start_read`]: call it to wait for the records.
+pub type PendingRead = Box<dyn FnOnce() -> Result<Vec<Record>, StreamError> + Send>;
+
 /// What the engine needs from the log.
 pub trait Log: Send + Sync {
     /// The partition count of a topic.
     fn partitions(&self, topic: &str) -> Result<i32, StreamError>;
     /// A partition's start and end offsets.
     fn offsets(&self, topic: &str, partition: i32) -> Result<PartitionOffsets, StreamError>;
+    /// Starts reading `[from, until)` in the background and returns a handle that waits for the
+    /// records, so the reads of all of a batch's ranges overlap each other and the processing.
+    /// `None` (the default): the caller reads with [`Log::read_range`] when it needs the records.
+    fn start_read(
+        &self,
+        _topic: &str,
+        _partition: i32,
+        _from: i64,
+        _until: i64,
+    ) -> Option<PendingRead> {
+        None
+    }
     /// The records with offsets in `[from, until)` (fewer where compaction removed some).
     fn read_range(
         &self,

@@ -19,7 +19,7 @@ use crate::context::{Context, ContextConfig};
 use crate::dstream::{lock, Batch, DStream, StreamGraph};
 use crate::error::{StreamError, TaskError};
 use crate::listener::{BatchReport, StreamingListener, Summary};
-use crate::log::{Log, OutRecord, Record};
+use crate::log::{Log, OutRecord, PendingRead, Record};
 use crate::planner::{
     OffsetRange, PartitionOffsets, Planner, PlannerConfig, StartingOffsets, TopicPartition,
 };
@@ -320,20 +320,37 @@ pub(crate) fn source_rdd(
     log: Arc<dyn Log>,
     ranges: Vec<OffsetRange>,
 ) -> crate::Rdd<Record> {
+    // Start every range's read now (when the log can), so the fetches of all partitions overlap
+    // each other and the processing of the partitions already read. A retried task, or a log
+    // that cannot read ahead, reads synchronously.
+    let pending: Vec<Mutex<Option<PendingRead>>> = ranges
+        .iter()
+        .map(|r| {
+            Mutex::new(
+                (!r.is_empty())
+                    .then(|| log.start_read(&r.topic, r.partition, r.from, r.until))
+                    .flatten(),
+            )
+        })
+        .collect();
     let ranges = Arc::new(ranges);
+    let pending = Arc::new(pending);
     ctx.source("log", ranges.len(), move |p, _| {
         let r = &ranges[p];
         if r.is_empty() {
             return Ok(Box::new(std::iter::empty()));
         }
-        let records = log
-            .read_range(&r.topic, r.partition, r.from, r.until)
-            .map_err(|e| {
-                TaskError::Source(format!(
-                    "{}-{} [{}, {}): {e}",
-                    r.topic, r.partition, r.from, r.until
-                ))
-            })?;
+        let started = lock(&pending[p]).take();
+        let records = match started {
+            Some(wait) => wait(),
+            None => log.read_range(&r.topic, r.partition, r.from, r.until),
+        }
+        .map_err(|e| {
+            TaskError::Source(format!(
+                "{}-{} [{}, {}): {e}",
+                r.topic, r.partition, r.from, r.until
+            ))
+        })?;
         Ok(Box::new(records.into_iter()))
     })
 }
