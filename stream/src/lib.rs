@@ -2,7 +2,19 @@
 //! bounded batch jobs.
 //!
 //! - [`rdd`]: `Rdd<T>`, immutable partitioned lazy datasets with lineage, narrow and key-value
-//!   operations and actions, run by the [`scheduler`] on the [`context`]'s worker pool.
+//!   operations and actions, run by the scheduler (stages cut at shuffles, retries from lineage,
+//!   task ids `(batch, stage, partition)`) on the [`context`]'s worker pool.
+//! - Micro-batch cores, synchronous with time passed in: [`planner`] (offset ranges per batch) with
+//!   [`rate`] (PID backpressure), [`event_time`] (windows and watermark), [`state`] (keyed state
+//!   with timeouts), [`progress`] (offset/commit/state records, restart decision), [`sink`]
+//!   (exactly-once output tags).
+//! - [`dstream`]: DStreams and their graph; [`streaming`]: `StreamingContext` and its driver;
+//!   [`batch_job`]: `BatchContext` for bounded jobs; [`listener`]: batch reports and the summary.
+//! - [`log`]: the narrow interface to the event log, with an in-memory implementation; the
+//!   broker-backed one is `client_log` (feature `client`).
+//!
+//! Nothing here may be called from inside a tokio runtime's worker thread: the engine runs on its
+//! own threads and blocks on its own runtime for I/O.
 #![warn(missing_docs)]
 
 pub mod batch_job;

@@ -135,7 +135,7 @@ fn write_task<T>(
 
 impl<T: Data> DStream<T> {
     /// Writes every batch to `topic`, exactly once across crashes and restarts when run by a
-    /// [`crate::StreamingContext`] (see [`crate::sink`] for how). `f` turns an element into a
+    /// [`crate::streaming::StreamingContext`] (see [`crate::sink`] for how). `f` turns an element into a
     /// record; keyed records go to murmur2(key) partitions as with any Kafka producer.
     pub fn to_topic(
         &self,
