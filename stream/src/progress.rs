@@ -46,6 +46,10 @@ pub struct OffsetLogEntry {
     pub output_starts: Vec<OutputStart>,
     /// Whether this is the final batch of a graceful stop (closes event-time windows).
     pub is_final: bool,
+    /// Worker threads of the run that planned the batch: default partition counts follow it, and
+    /// a re-run must partition identically to reproduce its output tags.
+    #[serde(default)]
+    pub workers: usize,
 }
 
 /// A commit log entry: batch N's outputs are written and its state saved.
@@ -168,6 +172,7 @@ mod tests {
                 offset: 42,
             }],
             is_final: false,
+            workers: 2,
         }
     }
 

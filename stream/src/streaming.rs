@@ -432,6 +432,17 @@ impl Driver {
             .map(|r| CommitLogEntry::decode(r.value.as_deref().unwrap_or_default()))
             .transpose()?;
         self.last_state = self.shared.graph.snapshot_state()?;
+        let workers = self.shared.graph.context().workers();
+        if let Some(o) = offsets
+            .as_ref()
+            .filter(|o| o.workers != 0 && o.workers != workers)
+        {
+            return Err(StreamError::Config(format!(
+                "job {} ran with {} workers and now has {workers}: partition counts would change and \
+                 break exactly-once output; set StreamConfig::workers = Some({})",
+                c.job_id, o.workers, o.workers
+            )));
+        }
         match recover(offsets, commit)? {
             Recovery::Fresh => {}
             Recovery::Resume { last } => {
@@ -585,6 +596,7 @@ impl Driver {
                     ranges: plan.ranges,
                     output_starts: self.shared.env.output_starts()?,
                     is_final,
+                    workers: self.shared.graph.context().workers(),
                 };
                 self.write_progress(
                     &self.shared.config.offsets_topic(),

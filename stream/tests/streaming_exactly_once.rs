@@ -120,6 +120,19 @@ fn without_failures_every_result_is_written_once() {
     }
     check(&log, &expected).unwrap();
     assert_eq!(d.summary().records, 60);
+
+    // Restarting with another worker count would change partitioning: refused, with the fix.
+    let mut config = StreamConfig::new("unused", "wc-test");
+    config.workers = Some(1);
+    let ssc = StreamingContext::with_log(config, Duration::from_millis(100), log.clone()).unwrap();
+    ssc.topic_stream(&["in"])
+        .unwrap()
+        .count()
+        .foreach_rdd(|_, _| Ok(()));
+    match Driver::new(&ssc) {
+        Err(e) => assert!(e.to_string().contains("workers = Some(2)"), "{e}"),
+        Ok(_) => panic!("a restart with 1 worker instead of 2 must be refused"),
+    }
 }
 
 proptest! {
