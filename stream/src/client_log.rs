@@ -10,7 +10,8 @@ use crate::log::{Log, OutRecord, PendingRead, Record};
 use crate::planner::PartitionOffsets;
 use sluice_client::consumer::read_range;
 use sluice_client::{
-    Admin, Client, ClientConfig, ConsumerConfig, NewTopic, Producer, ProducerConfig, ProducerRecord,
+    Admin, Client, ClientConfig, ConsumerConfig, ConsumerRecord, NewTopic, Producer,
+    ProducerConfig, ProducerRecord,
 };
 use std::sync::Arc;
 
