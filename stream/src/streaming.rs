@@ -741,6 +741,7 @@ fn run_driver(shared: &Arc<Shared>) -> Result<Summary, StreamError> {
     let idle_limit = shared.config.stop_when_idle.map(|d| d.as_millis() as i64);
     let mut last_input_ms = clock();
     let mut finishing = false;
+    let mut targets: Option<BTreeMap<TopicPartition, PartitionOffsets>> = None;
     loop {
         let t = driver.next_batch_time(clock());
         // Wait for the batch time, waking early on stop requests.
@@ -766,13 +767,27 @@ fn run_driver(shared: &Arc<Shared>) -> Result<Summary, StreamError> {
                     .unwrap_or_else(|e| e.into_inner().0);
             }
         }
+        // A graceful stop processes the input that existed when it was requested (as Spark
+        // processes what it received), so continuous input cannot hold it off forever.
+        if finishing && targets.is_none() {
+            targets = Some(driver.offsets_now()?);
+        }
         let StepOutcome::Ran(report) = driver.step(t, false, &clock)?;
         if report.n_records() > 0 {
             last_input_ms = clock();
         } else if idle_limit.is_some_and(|l| clock() - last_input_ms >= l) {
             finishing = true;
         }
-        if finishing && report.n_records() == 0 {
+        let reached = targets.as_ref().is_some_and(|targets| {
+            targets.iter().all(|(tp, o)| {
+                driver
+                    .planner
+                    .positions()
+                    .get(tp)
+                    .is_some_and(|&p| p >= o.end)
+            })
+        });
+        if finishing && (report.n_records() == 0 || reached) {
             // Caught up: one final batch closes the open event-time windows.
             let t = driver.next_batch_time(clock());
             driver.step(t, true, &clock)?;

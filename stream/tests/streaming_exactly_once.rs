@@ -258,3 +258,61 @@ fn started_context_runs_until_idle_and_reports_batches() {
     stopper.join().unwrap();
     assert!(summary.records <= 50);
 }
+
+/// `stop(true)` under input that never pauses: the job finishes the input that existed when the
+/// stop was requested, runs its final batch and returns, instead of waiting for an empty batch.
+#[test]
+fn graceful_stop_terminates_under_continuous_input() {
+    use sluice_stream::listener::{BatchReport, StreamingListener};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Mutex};
+
+    struct FirstBatch(Mutex<Option<mpsc::Sender<()>>>);
+    impl StreamingListener for FirstBatch {
+        fn on_batch_completed(&self, r: &BatchReport) {
+            if r.n_records() > 0 {
+                if let Some(tx) = self.0.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    }
+
+    let log = setup();
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (log, done) = (log.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !done.load(Ordering::Relaxed) && n < 2_000_000 {
+                log.write(
+                    "in",
+                    (n % 2) as i32,
+                    vec![OutRecord::value(Bytes::from_static(b"w"))],
+                )
+                .unwrap();
+                n += 1;
+                if n.is_multiple_of(64) {
+                    std::thread::yield_now();
+                }
+            }
+        })
+    };
+    let mut config = StreamConfig::new("unused", "graceful");
+    config.workers = Some(1);
+    config.max_records_per_partition = Some(5_000);
+    let ssc = StreamingContext::with_log(config, Duration::from_millis(10), log.clone()).unwrap();
+    let (tx, rx) = mpsc::channel();
+    ssc.add_listener(Arc::new(FirstBatch(Mutex::new(Some(tx)))));
+    ssc.topic_stream(&["in"])
+        .unwrap()
+        .count()
+        .foreach_rdd(|_, _| Ok(()));
+    ssc.start().unwrap();
+    rx.recv().unwrap();
+    ssc.stop(true);
+    let summary = ssc.await_termination().unwrap();
+    done.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(summary.records > 0);
+}
