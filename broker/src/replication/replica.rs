@@ -343,7 +343,7 @@ impl FollowerReplica {
                     offset,
                     "truncating divergent tail"
                 );
-                self.partition.truncate_to(offset)?;
+                self.partition.truncate_to(offset).await?;
                 Ok(FollowerOutcome::Truncated(offset))
             }
             FollowerAction::Append { records } if !records.is_empty() => {
