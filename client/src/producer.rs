@@ -24,10 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Notify, Semaphore};
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::cluster::{Client, ProducePartition};
+use crate::cluster::{Client, ProduceInFlight, ProducePartition, ProduceResult};
 use crate::config::{Acks, CompressionType, ProducerConfig};
 use crate::error::{ClientError, KafkaCode, ProduceError};
 use crate::limits::BATCH_BYTES_MAX;
@@ -242,7 +244,11 @@ impl Drop for Producer {
     }
 }
 
+/// Per broker, the queue of produce requests its [`node_sender`] writes in order.
+type NodeQueues = HashMap<i32, mpsc::UnboundedSender<Vec<ReadyBatch>>>;
+
 async fn sender_loop(inner: Arc<Inner>) {
+    let mut nodes = NodeQueues::new();
     loop {
         let closing = inner.closed.load(Ordering::Acquire);
         let flush = closing;
@@ -261,7 +267,7 @@ async fn sender_loop(inner: Arc<Inner>) {
             }
         };
         if !batches.is_empty() {
-            dispatch(&inner, batches);
+            dispatch(&inner, batches, &mut nodes);
         }
         if closing && empty {
             return;
@@ -279,15 +285,38 @@ async fn sender_loop(inner: Arc<Inner>) {
     }
 }
 
-/// Groups batches by leader and sends one request per broker.
-fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>) {
-    let mut by_node: Vec<(i32, Vec<ReadyBatch>)> = Vec::new();
+/// Groups batches by leader and queues one request per broker on that broker's
+/// [`node_sender`]. Batches are drained in sequence order per partition, and each broker's
+/// requests are written in queue order, so an idempotent producer's pipelined batches reach the
+/// broker in sequence order (spawning a task per request would let them overtake each other and
+/// be refused as OUT_OF_ORDER_SEQUENCE_NUMBER).
+fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>, nodes: &mut NodeQueues) {
+    // Per node, a list of requests; the n-th batch of a partition goes into the node's n-th
+    // request, so each request holds at most one batch per partition (the response has one
+    // base offset per partition) and a partition's batches go out in order.
+    let mut by_node: Vec<(i32, Vec<Vec<ReadyBatch>>)> = Vec::new();
     for batch in batches {
         match inner.client.cached_leader(&batch.topic, batch.partition) {
-            Some(node) => match by_node.iter_mut().find(|(n, _)| *n == node) {
-                Some((_, v)) => v.push(batch),
-                None => by_node.push((node, vec![batch])),
-            },
+            Some(node) => {
+                let requests = match by_node.iter_mut().position(|(n, _)| *n == node) {
+                    Some(i) => &mut by_node[i].1,
+                    None => {
+                        by_node.push((node, Vec::new()));
+                        let last = by_node.len() - 1;
+                        &mut by_node[last].1
+                    }
+                };
+                let same_partition =
+                    |b: &ReadyBatch| b.partition == batch.partition && *b.topic == *batch.topic;
+                let slot = requests
+                    .iter()
+                    .position(|r| !r.iter().any(same_partition))
+                    .unwrap_or(requests.len());
+                if slot == requests.len() {
+                    requests.push(Vec::new());
+                }
+                requests[slot].push(batch);
+            }
             None => {
                 let inner = inner.clone();
                 tokio::spawn(async move {
@@ -302,9 +331,35 @@ fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>) {
             }
         }
     }
-    for (node, batches) in by_node {
-        let inner = inner.clone();
-        tokio::spawn(async move { send_to_node(&inner, node, batches).await });
+    for (node, requests) in by_node {
+        for batches in requests {
+            let queue = nodes.entry(node).or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(node_sender(inner.clone(), node, rx));
+                tx
+            });
+            if let Err(mpsc::error::SendError(batches)) = queue.send(batches) {
+                // The node's sender is gone (it cannot be, while this loop holds its queue):
+                // start a fresh one rather than lose the batches.
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(node_sender(inner.clone(), node, rx));
+                let _ = tx.send(batches);
+                nodes.insert(node, tx);
+            }
+        }
+    }
+}
+
+/// Writes one broker's produce requests in the order they were queued, without waiting for
+/// responses in between (responses are awaited by a task per request). Ends when the sender
+/// loop drops the queue.
+async fn node_sender(
+    inner: Arc<Inner>,
+    node: i32,
+    mut queue: mpsc::UnboundedReceiver<Vec<ReadyBatch>>,
+) {
+    while let Some(batches) = queue.recv().await {
+        send_to_node(&inner, node, batches).await;
     }
 }
 
@@ -325,6 +380,7 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
         .as_millis()
         .min(i32::MAX as u128) as i32;
     if acks == Acks::None {
+        // Returns once written: in order with this node's other requests.
         let result = inner.client.produce_no_ack(node, partitions).await;
         for batch in batches {
             match &result {
@@ -341,10 +397,27 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
         }
         return;
     }
-    let result = inner
+    let started = inner
         .client
-        .produce(node, acks.as_i16(), timeout_ms, partitions)
+        .start_produce(node, acks.as_i16(), timeout_ms, partitions)
         .await;
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let result = match started {
+            Ok(in_flight) => ProduceInFlight::wait(in_flight).await,
+            Err(e) => Err(e),
+        };
+        on_produce_response(&inner, node, batches, result).await;
+    });
+}
+
+/// Settles a Produce request's batches: acknowledged, retried, or failed for good.
+async fn on_produce_response(
+    inner: &Arc<Inner>,
+    node: i32,
+    batches: Vec<ReadyBatch>,
+    result: Result<Vec<ProduceResult>, ClientError>,
+) {
     match result {
         Err(e) => {
             inner.client.node_failed(node);
