@@ -41,7 +41,14 @@ pub use outcome::{BatchAck, Delivery};
 struct State {
     acc: Accumulator,
     sticky: StickyPartitioner,
+    /// Partition counts of the topics sent to, and when each was read from the client's metadata
+    /// cache: `send` looks a topic up there at most every [`PARTITION_COUNT_MAX_AGE`].
+    partition_counts: HashMap<String, (i32, Instant)>,
 }
+
+/// How long `send` trusts a topic's partition count before asking the client's metadata cache
+/// again (which refreshes it from the brokers by `metadata.max.age` or after errors).
+const PARTITION_COUNT_MAX_AGE: Duration = Duration::from_secs(1);
 
 struct Inner {
     client: Client,
@@ -117,6 +124,7 @@ impl Producer {
             state: Mutex::new(State {
                 acc,
                 sticky: StickyPartitioner::new(seed),
+                partition_counts: HashMap::new(),
             }),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
@@ -148,8 +156,6 @@ impl Producer {
                 max: BATCH_BYTES_MAX.min(inner.config.buffer_memory),
             });
         }
-        let topic = inner.client.topic(record.topic).await?;
-        let n_partitions = topic.partitions.len() as i32;
         let permit = inner
             .memory
             .acquire_many(size as u32)
@@ -157,15 +163,57 @@ impl Producer {
             .map_err(|_| ProduceError::Closed)?;
         permit.forget();
         let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
+        let now = Instant::now();
+        loop {
+            match self.append(&record, size, timestamp_ms, now) {
+                Ok(Some(delivery)) => return Ok(delivery),
+                Ok(None) => {}
+                Err(e) => {
+                    inner.memory.add_permits(size);
+                    return Err(e);
+                }
+            }
+            // The topic's partition count is unknown or stale: ask the client's metadata cache.
+            let n = match inner.client.topic(record.topic).await {
+                Ok(topic) => topic.partitions.len() as i32,
+                Err(e) => {
+                    inner.memory.add_permits(size);
+                    return Err(e.into());
+                }
+            };
+            let mut state = inner.state.lock().map_err(|_| ProduceError::Closed)?;
+            state
+                .partition_counts
+                .insert(record.topic.to_string(), (n, now));
+        }
+    }
+
+    /// Under the state lock: picks the partition and appends the record to its batch; `None` if
+    /// the topic's partition count must be (re)read first. On error the caller returns the
+    /// record's `buffer.memory` charge.
+    fn append(
+        &self,
+        record: &ProducerRecord<'_>,
+        size: usize,
+        timestamp_ms: i64,
+        now: Instant,
+    ) -> Result<Option<Delivery>, ProduceError> {
+        let inner = &self.inner;
         let mut state = inner.state.lock().map_err(|_| ProduceError::Closed)?;
+        let cached = state
+            .partition_counts
+            .get(record.topic)
+            .filter(|(_, read)| now.saturating_duration_since(*read) < PARTITION_COUNT_MAX_AGE)
+            .map(|(n, _)| *n);
+        let Some(n_partitions) = cached else {
+            return Ok(None);
+        };
         let partition = match (record.partition, record.key) {
             (Some(p), _) => p,
             (None, Some(key)) => partition_for_key(key, n_partitions),
             (None, None) => state.sticky.partition(record.topic, n_partitions),
         };
         if partition < 0 || partition >= n_partitions {
-            drop(state);
-            inner.memory.add_permits(size);
             return Err(ClientError::UnknownPartition {
                 topic: record.topic.to_string(),
                 partition,
@@ -181,16 +229,8 @@ impl Producer {
             record.value,
             record.headers,
             size,
-            Instant::now(),
-        );
-        let appended = match appended {
-            Ok(a) => a,
-            Err(e) => {
-                drop(state);
-                inner.memory.add_permits(size);
-                return Err(e);
-            }
-        };
+            now,
+        )?;
         if appended.closed_batch && record.key.is_none() && record.partition.is_none() {
             state
                 .sticky
@@ -200,13 +240,11 @@ impl Producer {
         if appended.closed_batch || appended.index == 0 {
             inner.wake.notify_one();
         }
-        Ok(Delivery {
+        Ok(Some(Delivery {
             outcome: appended.outcome,
             index: appended.index,
-            topic: appended.topic,
-            partition,
             timestamp_ms,
-        })
+        }))
     }
 
     /// Sends every record accepted so far now (without waiting for `linger.ms`) and waits until
