@@ -180,16 +180,12 @@ impl Shared {
             self.reconcile_partition(&tp, p, topic.id, &topic.configs);
         }
         let now = now_ms();
-        let ineligible = state.ineligible_brokers();
         let proposals: Vec<_> = {
             let known = lock(&self.known);
             known
                 .keys()
                 .filter_map(|tp| self.leaders.get(tp))
-                .filter_map(|l| {
-                    l.set_ineligible(ineligible.clone());
-                    l.tick(now).map(|a| (l, a))
-                })
+                .filter_map(|l| l.tick(now).map(|a| (l, a)))
                 .collect()
         };
         for (leader, alter) in proposals {

@@ -85,10 +85,6 @@ pub struct LeaderState {
     min_insync: usize,
     pending: Option<PendingIsr>,
     followers: BTreeMap<NodeId, FollowerProgress>,
-    /// Brokers the metadata says are fenced or shutting down: never proposed for the ISR (the
-    /// controller would refuse them, and a refused proposal keeps counting toward the HW, so a
-    /// dead member would hold every acks=all write until the next partition state; KIP-841).
-    ineligible: BTreeSet<NodeId>,
     high_watermark: i64,
     epoch_start_offset: i64,
     log_end_offset: i64,
@@ -143,7 +139,6 @@ impl LeaderState {
             min_insync: state.min_insync.max(1),
             pending: None,
             followers,
-            ineligible: BTreeSet::new(),
             high_watermark: high_watermark.min(log_end_offset),
             epoch_start_offset: log_end_offset,
             log_end_offset,
@@ -309,12 +304,6 @@ impl LeaderState {
         })
     }
 
-    /// The brokers the latest metadata says are fenced or shutting down; [`Self::tick`] does not
-    /// propose adding them to the ISR.
-    pub fn set_ineligible(&mut self, ids: BTreeSet<NodeId>) {
-        self.ineligible = ids;
-    }
-
     /// Periodic work: proposes an ISR change (or re-sends an unanswered one) to the controller.
     pub fn tick(&mut self, now_ms: u64) -> Option<AlterPartition> {
         let mut new_isr = self.isr.clone();
@@ -326,7 +315,6 @@ impl LeaderState {
                 new_isr.remove(&id);
             } else if !in_isr
                 && !lagging
-                && !self.ineligible.contains(&id)
                 && p.durable_offset >= self.high_watermark
                 && p.log_end_offset
                     .is_some_and(|leo| leo >= self.epoch_start_offset)

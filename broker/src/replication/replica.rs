@@ -9,7 +9,7 @@
 //!   leader's offsets and epochs, then start a group commit so the next fetch reports the new
 //!   durable offset).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -268,12 +268,6 @@ impl LeaderReplica {
         let out = inner.state.tick(now_ms);
         inner.complete(&self.hw);
         out
-    }
-
-    /// The brokers the latest metadata says are fenced or shutting down (never proposed for the
-    /// ISR).
-    pub fn set_ineligible(&self, ids: BTreeSet<NodeId>) {
-        lock(&self.inner).state.set_ineligible(ids);
     }
 
     /// The controller's answer to an AlterPartition was a refusal.
