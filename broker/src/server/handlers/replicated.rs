@@ -33,7 +33,7 @@ use crate::replication::cluster::{ClusterError, ClusterNode};
 use crate::replication::controller::{
     ClusterState, CommandOutcome, MetadataCommand, MetadataError, TopicInfo,
 };
-use crate::replication::limits::PRODUCER_ID_NODE_STRIDE;
+use crate::replication::limits::{MIN_INSYNC_REPLICAS_REPLICATED, PRODUCER_ID_NODE_STRIDE};
 use crate::replication::message::TopicPartition;
 use crate::replication::replica::ReplicaAppendError;
 use crate::server::broker::Broker;
@@ -350,9 +350,29 @@ impl Handlers {
         name: &str,
         partitions: i32,
         replication_factor: usize,
-        configs: BTreeMap<String, String>,
+        mut configs: BTreeMap<String, String>,
     ) -> Result<(), TopicFailure> {
         validate_new_topic(&self.broker, name, partitions, &configs)?;
+        if replication_factor >= 2 && !configs.contains_key("min.insync.replicas") {
+            // Stated explicitly, so that DescribeConfigs shows what the controller enforces.
+            configs.insert(
+                "min.insync.replicas".to_string(),
+                MIN_INSYNC_REPLICAS_REPLICATED.to_string(),
+            );
+        }
+        if replication_factor <= cluster.config().peers.len() {
+            // Just after start-up the brokers may not have registered yet: give them a moment
+            // rather than refusing a replication factor the cluster can satisfy.
+            cluster
+                .wait_applied(APPLY_DEADLINE, |s| {
+                    s.brokers
+                        .values()
+                        .filter(|b| !b.fenced && !b.shutting_down)
+                        .count()
+                        >= replication_factor
+                })
+                .await;
+        }
         let cmd = MetadataCommand::CreateTopic {
             name: name.to_string(),
             partitions,
