@@ -45,4 +45,4 @@ pub use error::{LogError, LogResult};
 pub use manager::LogManager;
 pub use partition::{Durability, Partition};
 pub use partition_log::{AppendInfo, PartitionLog};
-pub use read::ReadResult;
+pub use read::{FileRange, ReadResult, SendChunk};

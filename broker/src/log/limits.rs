@@ -53,3 +53,10 @@ pub const RECOVERY_POINT_CHECKPOINT_INTERVAL_MS: i64 = 5_000;
 const _: () = assert!(STORED_BATCH_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
 const _: () = assert!(BATCH_LENGTH_MIN + 12 == 61);
 const _: () = assert!(CHECKPOINT_BYTES_MAX as u64 >= INDEX_BYTES_MAX);
+/// Reads of at least this many bytes are handed out as file ranges for `sendfile` instead of
+/// being copied into memory: below it, one small pread costs less than a second system call.
+pub const SEND_FILE_BYTES_MIN: usize = 64 * 1024;
+/// Bytes of segment file read at once while walking batch headers to bound a file-range read: a
+/// few small batches' headers per read, and little copied when batches are large.
+pub const HEADER_WALK_WINDOW_BYTES: usize = 4096;
+const _: () = assert!(HEADER_WALK_WINDOW_BYTES >= crate::log::batch::HEADER_BYTES);

@@ -4,6 +4,7 @@
 //! append(&Arc<Self>, batches: Bytes, leader_epoch, Durability) -> LogResult<AppendInfo>  (async)
 //! append_as_follower(&Arc<Self>, batches: Bytes) -> LogResult<AppendInfo>
 //! read(offset, max_bytes, max_offset_exclusive) -> LogResult<ReadResult>
+//! read_for_send(offset, max_bytes, max_offset_exclusive) -> LogResult<ReadResult<SendChunk>>
 //! offset_for_timestamp(ts), log_start_offset(), log_end_offset(), durable_offset()
 //! subscribe() -> watch::Receiver<i64>   (log end offset; changes on every append)
 //! truncate_to(offset).await, leader_epoch_cache(), end_offset_for_epoch(epoch)
@@ -27,7 +28,7 @@ use crate::log::error::{LogError, LogResult};
 use crate::log::group_commit::{GroupCommit, Wait};
 use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::partition_log::{AppendInfo, PartitionLog};
-use crate::log::read::{ReadOutcome, ReadResult};
+use crate::log::read::{ReadOutcome, ReadPlan, ReadResult, SendChunk};
 
 /// How durable an append must be before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +264,40 @@ impl Partition {
         max_bytes: usize,
         max_offset_exclusive: i64,
     ) -> LogResult<ReadResult> {
+        self.read_with(
+            offset,
+            max_bytes,
+            max_offset_exclusive,
+            ReadPlan::execute,
+            Bytes::len,
+        )
+    }
+
+    /// Like [`Self::read`], for sending the batches to a socket: large reads come back as
+    /// [`SendChunk::File`] ranges of the segment files (to `sendfile`), not copied into memory.
+    pub fn read_for_send(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+    ) -> LogResult<ReadResult<SendChunk>> {
+        self.read_with(
+            offset,
+            max_bytes,
+            max_offset_exclusive,
+            ReadPlan::execute_for_send,
+            SendChunk::len,
+        )
+    }
+
+    fn read_with<C>(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+        execute: impl Fn(&ReadPlan, usize, i64) -> LogResult<ReadOutcome<C>>,
+        len: impl Fn(&C) -> usize,
+    ) -> LogResult<ReadResult<C>> {
         let (start, end) =
             self.with_log(|log| Ok((log.log_start_offset(), log.log_end_offset())))?;
         let mut result = ReadResult {
@@ -285,9 +320,9 @@ impl Partition {
             if !result.chunks.is_empty() && budget < plan.first_batch_bytes() {
                 break;
             }
-            match plan.execute(budget, max_offset_exclusive)? {
+            match execute(&plan, budget, max_offset_exclusive)? {
                 ReadOutcome::Batches(chunk, next) => {
-                    result.bytes += chunk.len();
+                    result.bytes += len(&chunk);
                     result.chunks.push(chunk);
                     result.next_offset = next;
                     if !plan.at_segment_end(next) {

@@ -1,28 +1,40 @@
-//! Reads: whole stored batches as `Bytes`, bounded by a byte budget and a maximum offset.
+//! Reads: whole stored batches, bounded by a byte budget and a maximum offset, either as `Bytes`
+//! in memory or as ranges of segment files to `sendfile` to a socket.
 //!
 //! A read is planned under the log's lock (find the segment, binary-search the offset index,
 //! walk a few headers to the batch holding the offset, note the file's committed length) and
-//! executed without it: one pread into one buffer, then a header walk that keeps whole batches
-//! below the bound and checks each batch's CRC-32C, so a corrupt batch is never served. The
-//! returned chunks are slices of that buffer: no per-batch or per-record copies. Reading from a
-//! file with pread (not a mapping) means a concurrent truncation can shorten a read but never
-//! fault the reader.
+//! executed without it. [`ReadPlan::execute`] preads into one buffer and walks the headers in it to
+//! keep whole batches below the bound; the returned chunks are slices of that buffer.
+//! [`ReadPlan::execute_for_send`] reads only the headers (a small window at a time) to find the
+//! same boundaries and returns a [`FileRange`], so a fetch's record bytes never pass through the
+//! broker's memory. Reading from a file (pread, sendfile) rather than a mapping means a concurrent
+//! truncation can shorten a read but never fault the reader.
+//!
+//! **Invariant**: batches are served byte for byte. Reads into memory (the broker's own readers:
+//! replication catch-up, group offsets, small fetches) check every batch's CRC-32C, since the bytes
+//! are in hand anyway. Ranges for `sendfile` (the consumer hot path) are not re-checked: their CRC
+//! was verified when they entered the log (produce validation, follower append) and by recovery
+//! past the recovery point, and consumers verify it again (librdkafka `check.crcs`, `BatchIter`);
+//! re-verifying on every fetch cost about 15% of the consume path. A header that does not parse
+//! is still reported as corruption on either path.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::log::batch::{check_crc, Header};
+use crate::log::batch::{check_crc, Header, HEADER_BYTES};
 use crate::log::error::{LogError, LogResult};
+use crate::log::limits::{HEADER_WALK_WINDOW_BYTES, SEND_FILE_BYTES_MIN};
 use crate::log::partition_log::PartitionLog;
 use crate::log::storage::Storage;
 
-/// Stored batches returned by a read.
+/// Stored batches returned by a read: in memory (`Bytes`, the default) or for sending
+/// ([`SendChunk`]).
 #[derive(Debug, Clone, Default)]
-pub struct ReadResult {
+pub struct ReadResult<C = Bytes> {
     /// Whole batches, back to back, as stored.
-    pub chunks: Vec<Bytes>,
+    pub chunks: Vec<C>,
     /// Offset after the last returned batch (the next offset to read).
     pub next_offset: i64,
     /// Bytes in `chunks`.
@@ -31,6 +43,41 @@ pub struct ReadResult {
     pub log_start_offset: i64,
     /// Log end offset at the time of the read.
     pub log_end_offset: i64,
+}
+
+/// A byte range of a segment file holding whole stored batches, to be sent as it is on disk.
+#[derive(Debug, Clone)]
+pub struct FileRange {
+    /// The segment file (a real file: [`Storage::as_file`] is `Some`).
+    pub file: Arc<dyn Storage>,
+    /// Where the first batch starts.
+    pub position: u64,
+    /// Bytes, ending at a batch boundary.
+    pub len: usize,
+}
+
+/// Part of a read for sending: small reads in memory, large ones as a range of a segment file.
+#[derive(Debug, Clone)]
+pub enum SendChunk {
+    /// Batches read into memory.
+    Bytes(Bytes),
+    /// Batches left in the file, to `sendfile`.
+    File(FileRange),
+}
+
+impl SendChunk {
+    /// Bytes of stored batches in this chunk.
+    pub fn len(&self) -> usize {
+        match self {
+            SendChunk::Bytes(b) => b.len(),
+            SendChunk::File(r) => r.len,
+        }
+    }
+
+    /// True when the chunk holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A read located under the lock, to run without it.
@@ -48,9 +95,9 @@ pub struct ReadPlan {
 
 /// What executing a plan found.
 #[derive(Debug)]
-pub enum ReadOutcome {
+pub enum ReadOutcome<C = Bytes> {
     /// Whole batches and the offset after them.
-    Batches(Bytes, i64),
+    Batches(C, i64),
     /// The first batch is at or past the offset bound.
     Nothing,
     /// The file shrank under the read (a concurrent truncation): plan again.
@@ -177,18 +224,145 @@ impl ReadPlan {
             at += total;
         }
         if at == 0 {
-            // The first batch must parse whole: anything else is corruption on disk.
-            return Ok(ReadOutcome::Corrupt(LogError::Offline {
-                path: self.path.clone(),
-                position: self.position,
-                reason: "unreadable batch".into(),
-            }));
+            return Ok(self.unreadable());
         }
         Ok(ReadOutcome::Batches(buf.slice(..at), next))
+    }
+
+    /// Like [`Self::execute`], but leaves large reads in the file: walks only the batch headers (a
+    /// [`HEADER_WALK_WINDOW_BYTES`] window at a time) and returns the byte range of the whole
+    /// batches that fit. Reads under [`SEND_FILE_BYTES_MIN`], and storage without a real file,
+    /// come back in memory as from [`Self::execute`].
+    pub fn execute_for_send(
+        &self,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+    ) -> LogResult<ReadOutcome<SendChunk>> {
+        if self.first_last_offset >= max_offset_exclusive {
+            return Ok(ReadOutcome::Nothing);
+        }
+        let available = (self.end - self.position) as usize;
+        if available < self.first_batch_bytes {
+            return Ok(ReadOutcome::Truncated);
+        }
+        let len = max_bytes.max(self.first_batch_bytes).min(available);
+        if len < SEND_FILE_BYTES_MIN || self.file.as_file().is_none() {
+            return Ok(match self.execute(max_bytes, max_offset_exclusive)? {
+                ReadOutcome::Batches(bytes, next) => {
+                    ReadOutcome::Batches(SendChunk::Bytes(bytes), next)
+                }
+                ReadOutcome::Nothing => ReadOutcome::Nothing,
+                ReadOutcome::Truncated => ReadOutcome::Truncated,
+                ReadOutcome::Corrupt(e) => ReadOutcome::Corrupt(e),
+            });
+        }
+        let mut window = [0u8; HEADER_WALK_WINDOW_BYTES];
+        let (mut window_at, mut window_len) = (0usize, 0usize);
+        let mut at = 0usize;
+        let mut next = -1;
+        while at + HEADER_BYTES <= len {
+            if at + HEADER_BYTES > window_at + window_len {
+                let n = HEADER_WALK_WINDOW_BYTES.min(len - at);
+                match self
+                    .file
+                    .read_at(self.position + at as u64, &mut window[..n])
+                {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        return Ok(ReadOutcome::Truncated)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                (window_at, window_len) = (at, n);
+            }
+            let Ok(h) = Header::parse(&window[at - window_at..window_len]) else {
+                break;
+            };
+            let total = h.total_bytes();
+            if at + total > len || h.last_offset() >= max_offset_exclusive {
+                break;
+            }
+            next = h.last_offset() + 1;
+            at += total;
+        }
+        if at == 0 {
+            return Ok(self.unreadable());
+        }
+        let range = FileRange {
+            file: self.file.clone(),
+            position: self.position,
+            len: at,
+        };
+        Ok(ReadOutcome::Batches(SendChunk::File(range), next))
+    }
+
+    /// The first batch at the planned position does not parse whole: corruption on disk.
+    fn unreadable<C>(&self) -> ReadOutcome<C> {
+        ReadOutcome::Corrupt(LogError::Offline {
+            path: self.path.clone(),
+            position: self.position,
+            reason: "unreadable batch".into(),
+        })
     }
 
     /// True when `next` reached the end of the planned segment.
     pub fn at_segment_end(&self, next: i64) -> bool {
         next >= self.segment_next_offset
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::log::batch::testing::batch;
+    use crate::log::config::LogConfig;
+    use crate::log::recovery::open;
+    use crate::log::storage::{Directory, FileDirectory};
+
+    fn bytes_of(chunk: &SendChunk) -> Vec<u8> {
+        match chunk {
+            SendChunk::Bytes(b) => b.to_vec(),
+            SendChunk::File(r) => r.file.read_bytes(r.position, r.len).expect("read").to_vec(),
+        }
+    }
+
+    /// The file range a send-read returns holds exactly the batches an in-memory read returns,
+    /// under every byte budget and offset bound: whole batches, at least one.
+    #[test]
+    fn send_reads_cover_the_same_whole_batches_as_memory_reads() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir: Arc<dyn Directory> = Arc::new(FileDirectory::create(tmp.path()).expect("dir"));
+        let mut log = open(dir, LogConfig::default(), 0).expect("open");
+        // Batches of 3 records, 1..=30 KiB values: some ranges exceed SEND_FILE_BYTES_MIN.
+        for i in 0..40usize {
+            let payload = vec![i as u8; 1024 * (1 + i % 30)];
+            log.append_leader(&Bytes::from(batch(0, 3, 0, None, &payload)), 0, 0)
+                .expect("append");
+        }
+        let end = log.log_end_offset();
+        let mut saw_file = false;
+        for offset in [0, 1, 5, 60] {
+            for max_bytes in [1, 70_000, 200_000, usize::MAX] {
+                for bound in [2, 61, end] {
+                    let plan = log.plan_read(offset).expect("plan").expect("data");
+                    let memory = plan.execute(max_bytes, bound).expect("read");
+                    let send = plan.execute_for_send(max_bytes, bound).expect("send read");
+                    match (memory, send) {
+                        (ReadOutcome::Batches(b, next), ReadOutcome::Batches(c, next2)) => {
+                            saw_file |= matches!(c, SendChunk::File(_));
+                            assert_eq!(next, next2);
+                            assert_eq!(b.to_vec(), bytes_of(&c), "{offset} {max_bytes} {bound}");
+                        }
+                        (ReadOutcome::Nothing, ReadOutcome::Nothing) => {}
+                        (a, b) => panic!("{offset} {max_bytes} {bound}: {a:?} vs {b:?}"),
+                    }
+                }
+            }
+        }
+        assert!(saw_file, "large reads come back as file ranges");
     }
 }

@@ -1,7 +1,7 @@
 //! The narrow storage trait the log writes through, and its file implementation.
 //!
 //! ```text
-//! trait Storage   { read_at(pos, buf), append(bufs), truncate(len), sync(), len(), map() }
+//! trait Storage   { read_at(pos, buf), append(bufs), truncate(len), sync(), len(), map(), as_file() }
 //! trait Directory { open(name, create), list(), rename(from, to), remove(name), sync(), path() }
 //! ```
 //!
@@ -47,6 +47,11 @@ pub trait Storage: Send + Sync + Debug {
     /// files that are never truncated while mapped (sealed indexes).
     fn map(&self) -> io::Result<Option<memmap2::Mmap>> {
         Ok(None)
+    }
+    /// The open file behind this storage, when there is one: lets the server `sendfile` stored
+    /// batches to a socket without copying them through memory.
+    fn as_file(&self) -> Option<&File> {
+        None
     }
 }
 
@@ -191,6 +196,10 @@ impl Storage for FileStorage {
         // files, replaced by rename); a removed file stays mapped valid until unmapped.
         let map = unsafe { memmap2::Mmap::map(&self.file)? };
         Ok(Some(map))
+    }
+
+    fn as_file(&self) -> Option<&File> {
+        Some(&self.file)
     }
 }
 

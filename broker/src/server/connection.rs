@@ -11,7 +11,9 @@
 //! stops being read.
 //!
 //! The writer gathers every response that is ready into one vectored write (header buffers and
-//! record chunks by reference, never copied into one buffer).
+//! record chunks by reference, never copied into one buffer). Record data a fetch left in a segment
+//! file ([`OutChunk::File`]) goes from the page cache to the socket with `sendfile` after the bytes
+//! before it ([`FileSink`], in `connection/send_file.rs`): no copy through the broker's memory.
 //!
 //! A connection ends on a clean close, a framing error (logged with its reason), a handler's
 //! [`Reply::Close`], an idle timeout (no complete request for `idle` while nothing is in flight:
@@ -36,19 +38,57 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame::FrameDecoder;
 use super::limits::WRITE_SLICES_MAX;
+use crate::log::FileRange;
+
+mod file_parts;
+mod send_file;
+
+pub(crate) use file_parts::FileParts;
+pub use send_file::FileSink;
+
+/// One piece of a response frame.
+#[derive(Debug, Clone)]
+pub enum OutChunk {
+    /// Bytes in memory (headers, small fields, record data read into memory).
+    Bytes(Bytes),
+    /// Stored batches sent straight from a segment file (`sendfile`).
+    File(FileRange),
+}
+
+impl OutChunk {
+    /// Bytes this chunk puts on the wire.
+    pub fn len(&self) -> usize {
+        match self {
+            OutChunk::Bytes(b) => b.len(),
+            OutChunk::File(r) => r.len,
+        }
+    }
+
+    /// True when the chunk puts nothing on the wire.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// One response frame as a list of chunks written back to back; the first chunk starts with the
 /// 4-byte size prefix. Record data rides along by reference.
 #[derive(Debug, Default, Clone)]
 pub struct OutFrame {
-    /// The frame's bytes, in order.
-    pub chunks: Vec<Bytes>,
+    /// The frame's pieces, in order.
+    pub chunks: Vec<OutChunk>,
 }
 
 impl OutFrame {
+    /// A frame made of these bytes, in order.
+    pub fn from_bytes(chunks: Vec<Bytes>) -> OutFrame {
+        OutFrame {
+            chunks: chunks.into_iter().map(OutChunk::Bytes).collect(),
+        }
+    }
+
     /// Total bytes of the frame, size prefix included.
     pub fn len(&self) -> usize {
-        self.chunks.iter().map(Bytes::len).sum()
+        self.chunks.iter().map(OutChunk::len).sum()
     }
 
     /// Whether the frame has no bytes at all.
@@ -169,13 +209,14 @@ async fn read_loop<H: RequestHandler>(
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
+async fn write_loop<W: FileSink>(
     mut out: W,
     mut replies: mpsc::Receiver<Reply>,
     in_flight: &AtomicUsize,
     stall: Duration,
 ) -> std::io::Result<()> {
-    let mut pending: Vec<Bytes> = Vec::new();
+    let mut pending: Vec<OutChunk> = Vec::new();
+    let mut run: Vec<Bytes> = Vec::new();
     while let Some(first) = replies.recv().await {
         let mut next = Some(first);
         while let Some(reply) = next.take() {
@@ -183,7 +224,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 Reply::Ready(frame) => pending.extend(frame.chunks),
                 Reply::Deferred(future) => {
                     // Earlier responses must not wait behind a long-poll.
-                    write_all_vectored(&mut out, &mut pending, stall).await?;
+                    write_all_chunks(&mut out, &mut pending, &mut run, stall).await?;
                     if let Some(frame) = future.await {
                         pending.extend(frame.chunks);
                     }
@@ -192,13 +233,34 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
             in_flight.fetch_sub(1, Ordering::AcqRel);
             if pending.len() >= WRITE_SLICES_MAX {
-                write_all_vectored(&mut out, &mut pending, stall).await?;
+                write_all_chunks(&mut out, &mut pending, &mut run, stall).await?;
             }
             next = replies.try_recv().ok();
         }
-        write_all_vectored(&mut out, &mut pending, stall).await?;
+        write_all_chunks(&mut out, &mut pending, &mut run, stall).await?;
     }
     out.shutdown().await
+}
+
+/// Writes every chunk in order and empties `chunks`: runs of bytes with vectored writes (through
+/// `run`, a reusable buffer), file ranges with `sendfile` once the bytes before them are out.
+pub async fn write_all_chunks<W: FileSink>(
+    out: &mut W,
+    chunks: &mut Vec<OutChunk>,
+    run: &mut Vec<Bytes>,
+    stall: Duration,
+) -> std::io::Result<()> {
+    run.clear();
+    for chunk in chunks.drain(..) {
+        match chunk {
+            OutChunk::Bytes(bytes) => run.push(bytes),
+            OutChunk::File(range) => {
+                write_all_vectored(out, run, stall).await?;
+                send_file::send_file_all(out, &range, stall).await?;
+            }
+        }
+    }
+    write_all_vectored(out, run, stall).await
 }
 
 /// Writes every chunk, in order, with as few `writev` calls as the kernel allows; empties `chunks`.
@@ -331,6 +393,99 @@ mod tests {
             .await
             .expect_err("stalled");
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    fn stored(
+        bytes: &[u8],
+    ) -> (
+        tempfile::TempDir,
+        std::sync::Arc<dyn crate::log::storage::Storage>,
+    ) {
+        use crate::log::storage::{Directory, FileDirectory};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = FileDirectory::create(dir.path())
+            .expect("dir")
+            .open("segment", true)
+            .expect("open");
+        file.append(&[IoSlice::new(bytes)]).expect("append");
+        (dir, file)
+    }
+
+    /// A connected pair of sockets: (the server's write half, the client's stream).
+    async fn socket_pair() -> (tokio::net::tcp::OwnedWriteHalf, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (_read, write) = accepted.expect("accept").0.into_split();
+        (write, client.expect("connect"))
+    }
+
+    #[tokio::test]
+    async fn file_ranges_go_out_with_sendfile_between_the_bytes() {
+        use tokio::io::AsyncReadExt;
+        // 3 MiB: more than one socket buffer, so sendfile writes partially and waits for room.
+        let data: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+        let (_dir, file) = stored(&data);
+        let (mut out, mut client) = socket_pair().await;
+        let mut chunks = vec![
+            OutChunk::Bytes(Bytes::from_static(b"head")),
+            OutChunk::File(FileRange {
+                file: file.clone(),
+                position: 10,
+                len: data.len() - 20,
+            }),
+            OutChunk::Bytes(Bytes::from_static(b"mid")),
+            OutChunk::File(FileRange {
+                file,
+                position: 0,
+                len: 5,
+            }),
+        ];
+        let mut expected = b"head".to_vec();
+        expected.extend_from_slice(&data[10..data.len() - 10]);
+        expected.extend_from_slice(b"mid");
+        expected.extend_from_slice(&data[..5]);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).await.expect("read");
+            got
+        });
+        write_all_chunks(
+            &mut out,
+            &mut chunks,
+            &mut Vec::new(),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("write");
+        assert!(chunks.is_empty());
+        out.shutdown().await.expect("shutdown");
+        drop(out);
+        assert!(reader.await.expect("reader") == expected);
+    }
+
+    /// A segment truncated after the read was planned: the length prefix is already out, so the
+    /// write must fail (and the connection close) rather than send fewer bytes than announced.
+    #[tokio::test]
+    async fn a_file_range_past_the_end_of_its_file_fails_the_write() {
+        let (_dir, file) = stored(&[7u8; 1000]);
+        let (mut out, _client) = socket_pair().await;
+        let mut chunks = vec![OutChunk::File(FileRange {
+            file,
+            position: 500,
+            len: 1000,
+        })];
+        let err = write_all_chunks(
+            &mut out,
+            &mut chunks,
+            &mut Vec::new(),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect_err("short file");
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use sluice_protocol::wire::{
 };
 
 use super::broker::Broker;
-use super::connection::{OutFrame, Reply, RequestHandler};
+use super::connection::{FileParts, OutFrame, Reply, RequestHandler};
 use super::group_service::is_group_request;
 
 /// What a handler produced for one request.
@@ -28,6 +28,11 @@ pub(crate) enum Outcome {
     Silent,
     /// Respond with what this resolves to, in this request's place (fetch long-poll).
     Later(Pin<Box<dyn Future<Output = Response> + Send>>),
+    /// Respond with this; its record data is partly placeholders for segment file ranges, sent
+    /// with `sendfile` (fetch; see `connection/file_parts.rs`).
+    RespondFiles(Response, FileParts),
+    /// [`Outcome::Later`] for a response with file ranges.
+    LaterFiles(Pin<Box<dyn Future<Output = (Response, FileParts)> + Send>>),
 }
 
 /// The request side of the broker: one per broker, shared by every connection.
@@ -130,9 +135,33 @@ fn encode(
 ) -> Result<OutFrame, WireError> {
     let mut frame = ResponseFrame::new();
     wire::encode_response(correlation_id, api_version, response, &mut frame)?;
-    Ok(OutFrame {
-        chunks: frame.take_parts(),
-    })
+    Ok(OutFrame::from_bytes(frame.take_parts()))
+}
+
+/// [`respond`] for a response whose record data holds placeholders for `files`.
+fn respond_files(
+    header: &RequestHeader,
+    api_key: ApiKey,
+    response: &Response,
+    files: FileParts,
+) -> Result<OutFrame, String> {
+    let frame = respond(header, api_key, response)?;
+    if files.is_empty() {
+        return Ok(frame);
+    }
+    let mut parts = Vec::with_capacity(frame.chunks.len());
+    for chunk in frame.chunks {
+        match chunk {
+            super::connection::OutChunk::Bytes(bytes) => parts.push(bytes),
+            super::connection::OutChunk::File(_) => {
+                return Err("internal error: file range in an encoded frame".into())
+            }
+        }
+    }
+    let chunks = files
+        .splice(parts)
+        .map_err(|err| format!("internal error: {} response: {err}", api_key.name()))?;
+    Ok(OutFrame { chunks })
 }
 
 /// Encodes `response` for the request `header`, or explains why the connection must close.
@@ -172,6 +201,22 @@ impl RequestHandler for Handlers {
                 Ok(frame) => Reply::Ready(frame),
                 Err(reason) => Reply::Close(reason),
             },
+            Outcome::RespondFiles(response, files) => {
+                match respond_files(&header, api_key, &response, files) {
+                    Ok(frame) => Reply::Ready(frame),
+                    Err(reason) => Reply::Close(reason),
+                }
+            }
+            Outcome::LaterFiles(future) => Reply::Deferred(Box::pin(async move {
+                let (response, files) = future.await;
+                match respond_files(&header, api_key, &response, files) {
+                    Ok(frame) => Some(frame),
+                    Err(reason) => {
+                        tracing::error!(%peer, "{reason}");
+                        None
+                    }
+                }
+            })),
             Outcome::Silent => Reply::None,
             Outcome::Later(future) => Reply::Deferred(Box::pin(async move {
                 let response = future.await;

@@ -19,3 +19,6 @@ pub const FETCH_RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const LOG_MAINTENANCE_INTERVAL_MS: u64 = 1000;
 /// Producer ids are reserved on disk in blocks so that allocation rarely touches the disk.
 pub const PRODUCER_ID_BLOCK: i64 = 1000;
+/// Longest placeholder chunk standing for a file range in an encoded fetch response (see
+/// `connection/file_parts.rs`): one shared zeroed buffer of this size is allocated, never touched.
+pub const PLACEHOLDER_BYTES: usize = 1024 * 1024;

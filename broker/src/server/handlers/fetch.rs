@@ -4,8 +4,9 @@
 //!
 //! Budget (KIP-74): the first non-empty partition may return one batch larger than the budget
 //! so a consumer can always make progress; later partitions only fit what the budget allows.
-//! Record bytes are handed to the response by reference (`Bytes` chunks of the log) and written
-//! to the socket with a vectored write: no copy on the broker.
+//! Record bytes never pass through the broker's memory: large reads are ranges of the segment
+//! files, which the response carries as placeholders ([`FileParts`]) and the connection's writer
+//! sends with `sendfile`; small reads are `Bytes` written with a vectored write.
 //!
 //! Offsets below the log start or above the high watermark are OFFSET_OUT_OF_RANGE; a fetch at
 //! the high watermark is an empty answer (the long-poll case). Fetch sessions (KIP-227) are not
@@ -22,13 +23,17 @@ use sluice_protocol::wire::{ErrorCode, Records, Response};
 use tokio::sync::watch;
 
 use super::log_error_code;
+use crate::log::SendChunk;
 use crate::server::broker::Broker;
+use crate::server::connection::FileParts;
 use crate::server::dispatch::{Handlers, Outcome};
 use crate::server::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MS_MAX};
 
 /// One pass over the requested partitions.
 struct FetchPass {
     response: FetchResponse,
+    /// The file ranges behind the response's record placeholders.
+    files: FileParts,
     bytes: usize,
     has_error: bool,
 }
@@ -52,10 +57,11 @@ impl Handlers {
         let deadline = tokio::time::Instant::now() + wait;
         let pass = read_pass(&broker, &req);
         if pass.has_error || pass.bytes >= min_bytes.max(1) || wait.is_zero() {
-            return Outcome::Respond(Response::Fetch(pass.response));
+            return Outcome::RespondFiles(Response::Fetch(pass.response), pass.files);
         }
-        Outcome::Later(Box::pin(async move {
-            Response::Fetch(long_poll(&broker, &req, min_bytes, deadline).await)
+        Outcome::LaterFiles(Box::pin(async move {
+            let pass = long_poll(&broker, &req, min_bytes, deadline).await;
+            (Response::Fetch(pass.response), pass.files)
         }))
     }
 }
@@ -66,20 +72,20 @@ async fn long_poll(
     req: &FetchRequest,
     min_bytes: usize,
     deadline: tokio::time::Instant,
-) -> FetchResponse {
+) -> FetchPass {
     loop {
         // Subscribe before reading, so an append between the read and the wait is not missed.
         let mut watches = subscribe(broker, req);
         let pass = read_pass(broker, req);
         let expired = tokio::time::Instant::now() >= deadline;
         if pass.has_error || pass.bytes >= min_bytes.max(1) || expired || watches.is_empty() {
-            return pass.response;
+            return pass;
         }
         let appended = select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
         tokio::select! {
             _ = appended => {}
             () = tokio::time::sleep_until(deadline) => {}
-            () = broker.shutdown_token().cancelled() => return pass.response,
+            () = broker.shutdown_token().cancelled() => return pass,
         }
     }
 }
@@ -103,6 +109,7 @@ fn read_pass(broker: &Broker, req: &FetchRequest) -> FetchPass {
         .min(FETCH_RESPONSE_BYTES_MAX);
     let mut bytes = 0;
     let mut has_error = false;
+    let mut files = FileParts::new();
     let mut responses = Vec::with_capacity(req.topics.len());
     for topic in &req.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
@@ -152,14 +159,27 @@ fn read_pass(broker: &Broker, req: &FetchRequest) -> FetchPass {
                 let limit = usize::try_from(fetch.partition_max_bytes.max(0))
                     .unwrap_or(0)
                     .min(budget);
-                match log.read(fetch.fetch_offset, limit.max(1), high_watermark) {
+                match log.read_for_send(fetch.fetch_offset, limit.max(1), high_watermark) {
                     Ok(read) => {
-                        let got: usize = read.chunks.iter().map(|c| c.len()).sum();
+                        let got = read.bytes;
                         // Only the first non-empty partition may exceed the budget (KIP-74).
                         if bytes == 0 || got <= limit {
-                            bytes += got;
-                            budget = budget.saturating_sub(got);
-                            data.records = Records::from_chunks(read.chunks);
+                            match records(read.chunks, &mut files) {
+                                Ok(records) => {
+                                    bytes += got;
+                                    budget = budget.saturating_sub(got);
+                                    data.records = records;
+                                }
+                                Err(err) => {
+                                    data.error_code = ErrorCode::KAFKA_STORAGE_ERROR.as_i16();
+                                    has_error = true;
+                                    tracing::error!(
+                                        topic = topic.topic,
+                                        partition = fetch.partition,
+                                        "read failed: {err}"
+                                    );
+                                }
+                            }
                         }
                     }
                     Err(err) => {
@@ -189,7 +209,20 @@ fn read_pass(broker: &Broker, req: &FetchRequest) -> FetchPass {
             session_id: 0,
             responses,
         },
+        files,
         bytes,
         has_error,
     }
+}
+
+/// A partition's record data: bytes by reference, file ranges as placeholders added to `files`.
+fn records(chunks: Vec<SendChunk>, files: &mut FileParts) -> std::io::Result<Records> {
+    let mut records = Records::new();
+    for chunk in chunks {
+        match chunk {
+            SendChunk::Bytes(bytes) => records.push(bytes),
+            SendChunk::File(range) => files.push(range, &mut records)?,
+        }
+    }
+    Ok(records)
 }
