@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_protocol::wire::messages::create_topics::CreatableTopic;
+use sluice_protocol::wire::messages::find_coordinator::FindCoordinatorResponse;
 use sluice_protocol::wire::messages::metadata::{
     MetadataRequest, MetadataResponse, MetadataResponseBroker, MetadataResponsePartition,
     MetadataResponseTopic,
@@ -408,6 +409,37 @@ impl Handlers {
             .wait_applied(APPLY_DEADLINE, |s| !s.topics.contains_key(name))
             .await;
         Ok(())
+    }
+}
+
+/// FindCoordinator for a consumer group in a cluster: every node gives the same answer, the
+/// lowest-numbered live broker, so all members of a group meet at one coordinator whichever
+/// broker they ask. (Committed offsets are not replicated yet: if that broker dies, its groups
+/// move to the next one without their offsets.)
+pub(crate) fn find_group_coordinator(cluster: &Arc<ClusterNode>) -> FindCoordinatorResponse {
+    let state = cluster.state().borrow().clone();
+    let chosen = state
+        .brokers
+        .values()
+        .filter(|b| !b.fenced && !b.shutting_down)
+        .find_map(|b| host_port(&b.client_addr).map(|(host, port)| (b.id, host, port)));
+    match chosen {
+        Some((node_id, host, port)) => FindCoordinatorResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::NONE.as_i16(),
+            error_message: None,
+            node_id,
+            host,
+            port,
+        },
+        None => FindCoordinatorResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::COORDINATOR_NOT_AVAILABLE.as_i16(),
+            error_message: Some("no live broker registered yet".to_string()),
+            node_id: -1,
+            host: String::new(),
+            port: -1,
+        },
     }
 }
 
