@@ -210,6 +210,9 @@ pub async fn run_follower(
                 .await
                 .map_err(|e| e.to_string())?;
             let refused = resp.result.is_err();
+            if let Err(e) = &resp.result {
+                tracing::debug!(%tp, error = %e, "fetch refused by the leader");
+            }
             match follower
                 .on_fetch_response(now_ms(), resp)
                 .await
