@@ -10,8 +10,9 @@
 //!   [`Leaders`]) or follower (a [`run_follower`] task) of each assigned partition on every newer
 //!   leader epoch, takes ISR updates, and sends the leaders' ISR proposals to the controller.
 //!
-//! The Kafka-facing side (Produce, Fetch and Metadata handlers in `server`) reads [`Self::leaders`]
-//! and [`Self::state`]; that wiring is not written yet.
+//! The Kafka-facing side (`server::Broker` and `server::handlers::replicated`) reads
+//! [`ClusterNode::leader`] and [`ClusterNode::state`], proposes topic changes with
+//! [`ClusterNode::propose_retrying`], and on SIGTERM calls [`ClusterNode::hand_over`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
