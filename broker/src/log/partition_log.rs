@@ -56,6 +56,8 @@ pub struct AppendInfo {
 #[derive(Debug)]
 pub struct SyncPlan {
     files: Vec<Arc<dyn Storage>>,
+    /// The first `sealed` files belong to sealed segments: their reserved space is released.
+    sealed: usize,
     dir: Option<Arc<dyn Directory>>,
     /// Everything below this offset is durable once the plan has run.
     pub upto: i64,
@@ -109,7 +111,10 @@ impl SyncPlan {
     /// fsyncs the planned files (in order, sealed segments first), then the directory, then writes
     /// the pending producer snapshot and recovery-point checkpoint.
     pub fn execute(&self) -> io::Result<()> {
-        for f in &self.files {
+        for (i, f) in self.files.iter().enumerate() {
+            if i < self.sealed {
+                f.release_unused()?;
+            }
             f.sync()?;
         }
         if let Some(d) = &self.dir {
@@ -537,6 +542,7 @@ impl PartitionLog {
         let upto = self.log_end_offset();
         let sealed = !self.pending_files.is_empty();
         let mut files = std::mem::take(&mut self.pending_files);
+        let sealed_files = files.len();
         files.push(self.active().file().clone());
         let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
         let due = now_ms - self.last_checkpoint_ms
@@ -549,6 +555,7 @@ impl PartitionLog {
         self.first_unflushed_ms = None;
         SyncPlan {
             files,
+            sealed: sealed_files,
             dir,
             upto,
             snapshot: self.pending_snapshot.take(),
