@@ -264,6 +264,14 @@ impl BrokerConfig {
 
     fn validate_cluster(&self) -> Result<(), ConfigError> {
         if self.peers.is_empty() {
+            if self.peer_listen.is_some() {
+                return Err(ConfigError::Invalid {
+                    field: "peer-listen",
+                    reason:
+                        "needs --peers (the cluster's nodes); without both this is a single node"
+                            .to_string(),
+                });
+            }
             return Ok(());
         }
         let invalid = |reason: String| {
@@ -278,6 +286,17 @@ impl BrokerConfig {
                 reason: "is required when --peers is set".to_string(),
             });
         }
+        if let Some(peer) = self
+            .peers
+            .iter()
+            .find(|peer| peer.node_id > crate::replication::limits::NODE_ID_MAX)
+        {
+            return invalid(format!(
+                "node id {} is above the maximum of {}",
+                peer.node_id,
+                crate::replication::limits::NODE_ID_MAX
+            ));
+        }
         let mut ids: Vec<i32> = self.peers.iter().map(|peer| peer.node_id).collect();
         ids.sort_unstable();
         if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
@@ -288,6 +307,13 @@ impl BrokerConfig {
                 "does not name this node (--node-id {}); list every node, this one included",
                 self.node_id
             ));
+        }
+        if self.peer_listen.is_some_and(|addr| addr.port() == 0) {
+            return Err(ConfigError::Invalid {
+                field: "peer-listen",
+                reason: "has port 0; the other nodes must know the port (it is in --peers)"
+                    .to_string(),
+            });
         }
         Ok(())
     }

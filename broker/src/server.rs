@@ -11,8 +11,10 @@
 //! - [`broker::Broker`]: the context handlers share (config, registry, logs, producer ids,
 //!   group service); the replication seam (`leader_epoch`, `high_watermark`).
 //! - [`data_dir`]: the data-directory lock taken before any data is touched.
+//! - [`cluster`]: cluster mode (`--peers`): starting the replication node, controlled shutdown.
 
 pub mod broker;
+pub mod cluster;
 pub mod connection;
 pub mod daemon;
 pub mod data_dir;

@@ -233,7 +233,7 @@ async fn three_nodes_over_tcp_elect_apply_and_fail_over() {
     for (i, listener) in listeners.into_iter().enumerate() {
         let id = i as u64 + 1;
         let config = raft::default_config().expect("config");
-        let node = raft::open_node(id, dirs[i].path(), config, TcpRaftNetwork)
+        let node = raft::open_node(id, dirs[i].path(), config, TcpRaftNetwork::default())
             .await
             .expect("open");
         let handler = Arc::new(RaftHandler::new(node.raft.clone()));

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod cluster;
 pub mod consume;
 pub mod format;
 pub mod produce;
@@ -77,6 +78,9 @@ pub enum Command {
     Group(crate::group::cli::GroupCommand),
     /// Measure throughput and latency (produce, consume, e2e)
     Bench(bench::BenchArgs),
+    /// Cluster status: nodes, liveness, the metadata leader
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 /// Parses the process arguments and runs the command.
@@ -88,6 +92,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Consume(args) => consume::run(&cli.global, args).await,
         Command::Group(cmd) => crate::group::cli::run(&cli.global, cmd).await,
         Command::Bench(args) => bench::run(&cli.global, args).await,
+        Command::Cluster(cmd) => cluster::run(&cli.global, cmd).await,
     }
 }
 

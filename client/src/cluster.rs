@@ -360,6 +360,19 @@ impl Client {
         request: &Request,
         extra_timeout: Duration,
     ) -> Result<Response, ClientError> {
+        self.start_to(addr, request, extra_timeout)
+            .await?
+            .wait()
+            .await
+    }
+
+    /// Encodes `request` and queues it on `addr`'s connection without waiting for the response.
+    async fn start_to(
+        &self,
+        addr: &str,
+        request: &Request,
+        extra_timeout: Duration,
+    ) -> Result<InFlight, ClientError> {
         let config = &self.inner.config;
         let broker = self.connection(addr).await?;
         let api_key = request.api_key();
@@ -373,14 +386,31 @@ impl Client {
             });
         };
         let parts = Self::encode(config, api_key, version, request)?;
-        let body = broker
-            .conn
-            .send(config.request_timeout + extra_timeout, parts)
-            .await?;
-        decode_response(api_key, version, body).map_err(|e| ClientError::Protocol {
+        let pending = broker.conn.enqueue(parts).await?;
+        Ok(InFlight {
+            pending,
+            api_key,
+            version,
             addr: addr.to_string(),
-            reason: format!("{} v{version}: {e}", api_key.name()),
+            timeout: config.request_timeout + extra_timeout,
         })
+    }
+
+    /// Queues `request` on `node`'s connection and returns once it is queued, in order with the
+    /// caller's earlier requests to that node; [`InFlight::wait`] then awaits the response.
+    pub async fn start_request(
+        &self,
+        node: i32,
+        request: Request,
+        extra_timeout: Duration,
+    ) -> Result<InFlight, ClientError> {
+        let Some(addr) = self.addresses(&Target::Node(node)).into_iter().next() else {
+            return Err(ClientError::Protocol {
+                addr: format!("node {node}"),
+                reason: "the node is not in the cluster metadata".to_string(),
+            });
+        };
+        self.start_to(&addr, &request, extra_timeout).await
     }
 
     /// Sends a request that gets no response (produce with acks=0) to a node.
@@ -635,29 +665,28 @@ impl Client {
         timeout_ms: i32,
         partitions: Vec<ProducePartition>,
     ) -> Result<Vec<ProduceResult>, ClientError> {
+        self.start_produce(node, acks, timeout_ms, partitions)
+            .await?
+            .wait()
+            .await
+    }
+
+    /// Queues a Produce request on `node`'s connection, in order with the caller's earlier
+    /// requests there, without waiting for the response: an idempotent producer sending
+    /// from one task keeps its batches in sequence order on the wire while pipelining them.
+    pub async fn start_produce(
+        &self,
+        node: i32,
+        acks: i16,
+        timeout_ms: i32,
+        partitions: Vec<ProducePartition>,
+    ) -> Result<ProduceInFlight, ClientError> {
         let request = Self::produce_request(acks, timeout_ms, partitions);
         // The broker may hold an acks=all request up to timeout_ms: wait a little longer than it.
         let margin = Duration::from_millis(timeout_ms.max(0) as u64 / 10 + 1000);
-        let response = self
-            .send_request(Target::Node(node), request, margin)
-            .await?;
-        let Response::Produce(r) = response else {
-            return Err(wrong_type("Produce"));
-        };
-        let mut out = Vec::new();
-        for t in r.responses {
-            for p in t.partition_responses {
-                out.push(ProduceResult {
-                    topic: t.name.clone(),
-                    partition: p.index,
-                    error_code: p.error_code,
-                    base_offset: p.base_offset,
-                    log_append_time_ms: p.log_append_time_ms,
-                    log_start_offset: p.log_start_offset,
-                });
-            }
-        }
-        Ok(out)
+        Ok(ProduceInFlight(
+            self.start_request(node, request, margin).await?,
+        ))
     }
 
     /// Sends batches with acks=0: no response, no offsets.
@@ -828,5 +857,54 @@ fn wrong_type(api: &str) -> ClientError {
     ClientError::Protocol {
         addr: api.to_string(),
         reason: "response of the wrong type".to_string(),
+    }
+}
+
+/// A request queued on a connection, its response not awaited yet.
+#[derive(Debug)]
+pub struct InFlight {
+    pending: crate::connection::PendingResponse,
+    api_key: ApiKey,
+    version: i16,
+    addr: String,
+    timeout: Duration,
+}
+
+impl InFlight {
+    /// Waits for the response (up to the request timeout) and decodes it.
+    pub async fn wait(self) -> Result<Response, ClientError> {
+        let body = self.pending.wait(self.timeout).await?;
+        let (api_key, version) = (self.api_key, self.version);
+        decode_response(api_key, version, body).map_err(|e| ClientError::Protocol {
+            addr: self.addr,
+            reason: format!("{} v{version}: {e}", api_key.name()),
+        })
+    }
+}
+
+/// A Produce request queued on a connection (see [`Client::start_produce`]).
+#[derive(Debug)]
+pub struct ProduceInFlight(InFlight);
+
+impl ProduceInFlight {
+    /// Waits for the Produce response and flattens it to one result per partition.
+    pub async fn wait(self) -> Result<Vec<ProduceResult>, ClientError> {
+        let Response::Produce(r) = self.0.wait().await? else {
+            return Err(wrong_type("Produce"));
+        };
+        let mut out = Vec::new();
+        for t in r.responses {
+            for p in t.partition_responses {
+                out.push(ProduceResult {
+                    topic: t.name.clone(),
+                    partition: p.index,
+                    error_code: p.error_code,
+                    base_offset: p.base_offset,
+                    log_append_time_ms: p.log_append_time_ms,
+                    log_start_offset: p.log_start_offset,
+                });
+            }
+        }
+        Ok(out)
     }
 }

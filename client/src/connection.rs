@@ -79,6 +79,12 @@ struct Shared {
 }
 
 impl Shared {
+    fn cancel(&self, id: i32) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.cancel(id);
+        }
+    }
+
     fn fail_all(&self, reason: String) {
         self.closed.store(true, Ordering::Release);
         if let Ok(mut r) = self.close_reason.lock() {
@@ -187,6 +193,14 @@ impl Connection {
         timeout: Duration,
         parts: Vec<Bytes>,
     ) -> Result<Bytes, ConnectionError> {
+        self.enqueue(parts).await?.wait(timeout).await
+    }
+
+    /// Queues a request frame for writing and returns its [`PendingResponse`] without waiting for
+    /// the response. Frames are written in the order their `enqueue` calls completed, so a caller
+    /// that enqueues from one task keeps its requests in order on the wire (the idempotent
+    /// producer relies on this) while still pipelining them.
+    pub async fn enqueue(&self, parts: Vec<Bytes>) -> Result<PendingResponse, ConnectionError> {
         if self.is_closed() {
             return Err(self.shared.lost());
         }
@@ -206,17 +220,11 @@ impl Connection {
             self.cancel(id);
             return Err(self.shared.lost());
         }
-        match tokio::time::timeout(timeout, response).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(self.shared.lost()),
-            Err(_) => {
-                self.cancel(id);
-                Err(ConnectionError::Timeout {
-                    addr: self.shared.addr.clone(),
-                    timeout_ms: timeout.as_millis() as u64,
-                })
-            }
-        }
+        Ok(PendingResponse {
+            shared: self.shared.clone(),
+            id,
+            response,
+        })
     }
 
     /// Sends a request the broker will not answer (produce with acks=0). Returns once it has been
@@ -255,8 +263,39 @@ impl Connection {
     }
 
     fn cancel(&self, id: i32) {
-        if let Ok(mut p) = self.shared.pending.lock() {
-            p.cancel(id);
+        self.shared.cancel(id);
+    }
+}
+
+/// A request written (or queued for writing) whose response has not been awaited yet.
+pub struct PendingResponse {
+    shared: Arc<Shared>,
+    id: i32,
+    response: oneshot::Receiver<Result<Bytes, ConnectionError>>,
+}
+
+impl std::fmt::Debug for PendingResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingResponse")
+            .field("addr", &self.shared.addr)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl PendingResponse {
+    /// Waits up to `timeout` for the response (the bytes after the correlation id).
+    pub async fn wait(self, timeout: Duration) -> Result<Bytes, ConnectionError> {
+        match tokio::time::timeout(timeout, self.response).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.shared.lost()),
+            Err(_) => {
+                self.shared.cancel(self.id);
+                Err(ConnectionError::Timeout {
+                    addr: self.shared.addr.clone(),
+                    timeout_ms: timeout.as_millis() as u64,
+                })
+            }
         }
     }
 }

@@ -24,10 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Notify, Semaphore};
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::cluster::{Client, ProducePartition};
+use crate::cluster::{Client, ProduceInFlight, ProducePartition, ProduceResult};
 use crate::config::{Acks, CompressionType, ProducerConfig};
 use crate::error::{ClientError, KafkaCode, ProduceError};
 use crate::limits::BATCH_BYTES_MAX;
@@ -39,7 +41,14 @@ pub use outcome::{BatchAck, Delivery};
 struct State {
     acc: Accumulator,
     sticky: StickyPartitioner,
+    /// Partition counts of the topics sent to, and when each was read from the client's metadata
+    /// cache: `send` looks a topic up there at most every [`PARTITION_COUNT_MAX_AGE`].
+    partition_counts: HashMap<String, (i32, Instant)>,
 }
+
+/// How long `send` trusts a topic's partition count before asking the client's metadata cache
+/// again (which refreshes it from the brokers by `metadata.max.age` or after errors).
+const PARTITION_COUNT_MAX_AGE: Duration = Duration::from_secs(1);
 
 struct Inner {
     client: Client,
@@ -115,6 +124,7 @@ impl Producer {
             state: Mutex::new(State {
                 acc,
                 sticky: StickyPartitioner::new(seed),
+                partition_counts: HashMap::new(),
             }),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
@@ -146,8 +156,6 @@ impl Producer {
                 max: BATCH_BYTES_MAX.min(inner.config.buffer_memory),
             });
         }
-        let topic = inner.client.topic(record.topic).await?;
-        let n_partitions = topic.partitions.len() as i32;
         let permit = inner
             .memory
             .acquire_many(size as u32)
@@ -155,15 +163,57 @@ impl Producer {
             .map_err(|_| ProduceError::Closed)?;
         permit.forget();
         let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
+        let now = Instant::now();
+        loop {
+            match self.append(&record, size, timestamp_ms, now) {
+                Ok(Some(delivery)) => return Ok(delivery),
+                Ok(None) => {}
+                Err(e) => {
+                    inner.memory.add_permits(size);
+                    return Err(e);
+                }
+            }
+            // The topic's partition count is unknown or stale: ask the client's metadata cache.
+            let n = match inner.client.topic(record.topic).await {
+                Ok(topic) => topic.partitions.len() as i32,
+                Err(e) => {
+                    inner.memory.add_permits(size);
+                    return Err(e.into());
+                }
+            };
+            let mut state = inner.state.lock().map_err(|_| ProduceError::Closed)?;
+            state
+                .partition_counts
+                .insert(record.topic.to_string(), (n, now));
+        }
+    }
+
+    /// Under the state lock: picks the partition and appends the record to its batch; `None` if
+    /// the topic's partition count must be (re)read first. On error the caller returns the
+    /// record's `buffer.memory` charge.
+    fn append(
+        &self,
+        record: &ProducerRecord<'_>,
+        size: usize,
+        timestamp_ms: i64,
+        now: Instant,
+    ) -> Result<Option<Delivery>, ProduceError> {
+        let inner = &self.inner;
         let mut state = inner.state.lock().map_err(|_| ProduceError::Closed)?;
+        let cached = state
+            .partition_counts
+            .get(record.topic)
+            .filter(|(_, read)| now.saturating_duration_since(*read) < PARTITION_COUNT_MAX_AGE)
+            .map(|(n, _)| *n);
+        let Some(n_partitions) = cached else {
+            return Ok(None);
+        };
         let partition = match (record.partition, record.key) {
             (Some(p), _) => p,
             (None, Some(key)) => partition_for_key(key, n_partitions),
             (None, None) => state.sticky.partition(record.topic, n_partitions),
         };
         if partition < 0 || partition >= n_partitions {
-            drop(state);
-            inner.memory.add_permits(size);
             return Err(ClientError::UnknownPartition {
                 topic: record.topic.to_string(),
                 partition,
@@ -179,16 +229,8 @@ impl Producer {
             record.value,
             record.headers,
             size,
-            Instant::now(),
-        );
-        let appended = match appended {
-            Ok(a) => a,
-            Err(e) => {
-                drop(state);
-                inner.memory.add_permits(size);
-                return Err(e);
-            }
-        };
+            now,
+        )?;
         if appended.closed_batch && record.key.is_none() && record.partition.is_none() {
             state
                 .sticky
@@ -198,13 +240,11 @@ impl Producer {
         if appended.closed_batch || appended.index == 0 {
             inner.wake.notify_one();
         }
-        Ok(Delivery {
+        Ok(Some(Delivery {
             outcome: appended.outcome,
             index: appended.index,
-            topic: appended.topic,
-            partition,
             timestamp_ms,
-        })
+        }))
     }
 
     /// Sends every record accepted so far now (without waiting for `linger.ms`) and waits until
@@ -242,7 +282,11 @@ impl Drop for Producer {
     }
 }
 
+/// Per broker, the queue of produce requests its [`node_sender`] writes in order.
+type NodeQueues = HashMap<i32, mpsc::UnboundedSender<Vec<ReadyBatch>>>;
+
 async fn sender_loop(inner: Arc<Inner>) {
+    let mut nodes = NodeQueues::new();
     loop {
         let closing = inner.closed.load(Ordering::Acquire);
         let flush = closing;
@@ -261,7 +305,7 @@ async fn sender_loop(inner: Arc<Inner>) {
             }
         };
         if !batches.is_empty() {
-            dispatch(&inner, batches);
+            dispatch(&inner, batches, &mut nodes);
         }
         if closing && empty {
             return;
@@ -279,15 +323,38 @@ async fn sender_loop(inner: Arc<Inner>) {
     }
 }
 
-/// Groups batches by leader and sends one request per broker.
-fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>) {
-    let mut by_node: Vec<(i32, Vec<ReadyBatch>)> = Vec::new();
+/// Groups batches by leader and queues one request per broker on that broker's
+/// [`node_sender`]. Batches are drained in sequence order per partition, and each broker's
+/// requests are written in queue order, so an idempotent producer's pipelined batches reach the
+/// broker in sequence order (spawning a task per request would let them overtake each other and
+/// be refused as OUT_OF_ORDER_SEQUENCE_NUMBER).
+fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>, nodes: &mut NodeQueues) {
+    // Per node, a list of requests; the n-th batch of a partition goes into the node's n-th
+    // request, so each request holds at most one batch per partition (the response has one
+    // base offset per partition) and a partition's batches go out in order.
+    let mut by_node: Vec<(i32, Vec<Vec<ReadyBatch>>)> = Vec::new();
     for batch in batches {
         match inner.client.cached_leader(&batch.topic, batch.partition) {
-            Some(node) => match by_node.iter_mut().find(|(n, _)| *n == node) {
-                Some((_, v)) => v.push(batch),
-                None => by_node.push((node, vec![batch])),
-            },
+            Some(node) => {
+                let requests = match by_node.iter_mut().position(|(n, _)| *n == node) {
+                    Some(i) => &mut by_node[i].1,
+                    None => {
+                        by_node.push((node, Vec::new()));
+                        let last = by_node.len() - 1;
+                        &mut by_node[last].1
+                    }
+                };
+                let same_partition =
+                    |b: &ReadyBatch| b.partition == batch.partition && *b.topic == *batch.topic;
+                let slot = requests
+                    .iter()
+                    .position(|r| !r.iter().any(same_partition))
+                    .unwrap_or(requests.len());
+                if slot == requests.len() {
+                    requests.push(Vec::new());
+                }
+                requests[slot].push(batch);
+            }
             None => {
                 let inner = inner.clone();
                 tokio::spawn(async move {
@@ -302,9 +369,35 @@ fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>) {
             }
         }
     }
-    for (node, batches) in by_node {
-        let inner = inner.clone();
-        tokio::spawn(async move { send_to_node(&inner, node, batches).await });
+    for (node, requests) in by_node {
+        for batches in requests {
+            let queue = nodes.entry(node).or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(node_sender(inner.clone(), node, rx));
+                tx
+            });
+            if let Err(mpsc::error::SendError(batches)) = queue.send(batches) {
+                // The node's sender is gone (it cannot be, while this loop holds its queue):
+                // start a fresh one rather than lose the batches.
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(node_sender(inner.clone(), node, rx));
+                let _ = tx.send(batches);
+                nodes.insert(node, tx);
+            }
+        }
+    }
+}
+
+/// Writes one broker's produce requests in the order they were queued, without waiting for
+/// responses in between (responses are awaited by a task per request). Ends when the sender
+/// loop drops the queue.
+async fn node_sender(
+    inner: Arc<Inner>,
+    node: i32,
+    mut queue: mpsc::UnboundedReceiver<Vec<ReadyBatch>>,
+) {
+    while let Some(batches) = queue.recv().await {
+        send_to_node(&inner, node, batches).await;
     }
 }
 
@@ -325,6 +418,7 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
         .as_millis()
         .min(i32::MAX as u128) as i32;
     if acks == Acks::None {
+        // Returns once written: in order with this node's other requests.
         let result = inner.client.produce_no_ack(node, partitions).await;
         for batch in batches {
             match &result {
@@ -341,10 +435,27 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
         }
         return;
     }
-    let result = inner
+    let started = inner
         .client
-        .produce(node, acks.as_i16(), timeout_ms, partitions)
+        .start_produce(node, acks.as_i16(), timeout_ms, partitions)
         .await;
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let result = match started {
+            Ok(in_flight) => ProduceInFlight::wait(in_flight).await,
+            Err(e) => Err(e),
+        };
+        on_produce_response(&inner, node, batches, result).await;
+    });
+}
+
+/// Settles a Produce request's batches: acknowledged, retried, or failed for good.
+async fn on_produce_response(
+    inner: &Arc<Inner>,
+    node: i32,
+    batches: Vec<ReadyBatch>,
+    result: Result<Vec<ProduceResult>, ClientError>,
+) {
     match result {
         Err(e) => {
             inner.client.node_failed(node);

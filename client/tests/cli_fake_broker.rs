@@ -112,7 +112,7 @@ async fn produce_then_consume_with_formats() {
     assert_eq!(r.stderr, "", "no progress output into a pipe");
     assert_eq!(r.stdout, "hello\tworld\nünïcödé: yes\nno key here\n");
 
-    let fmt = "%k|%v|%h|%T|%p|%o\\n";
+    let fmt = "%k|%v|%h|%t|%p|%o\\n";
     let r = sluice(
         &b.addr,
         &["consume", "t", "-o", "start", "-e", "--format", fmt],

@@ -125,6 +125,38 @@ async fn lost_acknowledgements_are_retried_without_duplicates_or_reordering() {
     assert_eq!(values, want, "in order");
 }
 
+/// Many small batches pipelined five deep per partition on a multi-threaded runtime: they must
+/// reach the broker in sequence order (a task per request would let them overtake each other,
+/// and the broker would refuse the early arrivals as OUT_OF_ORDER_SEQUENCE_NUMBER).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pipelined_batches_reach_the_broker_in_sequence_order() {
+    let broker = FakeBroker::start().await;
+    broker.create_topic("t", 2);
+    let mut config = producer_config(&broker.addr);
+    config.linger = Duration::ZERO;
+    config.batch_size = 512;
+    let producer = Producer::new(config).await.unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..20_000 {
+        let v = format!("{i:06}");
+        let record = ProducerRecord::new("t", v.as_bytes()).with_partition(i % 2);
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    producer.close().await.unwrap();
+    for (i, d) in deliveries.into_iter().enumerate() {
+        let m = d.await.unwrap();
+        assert_eq!(
+            (m.partition, m.offset),
+            ((i % 2) as i32, i as i64 / 2),
+            "record {i}, {} refused",
+            broker.state.lock().unwrap().out_of_order
+        );
+    }
+    let state = broker.state.lock().unwrap();
+    assert_eq!(state.out_of_order, 0, "batches overtook each other");
+    assert!(state.produce_requests > 100, "the test needs many requests");
+}
+
 #[tokio::test]
 async fn read_range_returns_exactly_the_range() {
     let broker = FakeBroker::start().await;

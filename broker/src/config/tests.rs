@@ -82,6 +82,15 @@ fn invalid_values_name_the_setting() {
             "peers",
         ),
         (&["--peers", "x@h:1"], "peers"),
+        (&["--peer-listen", "127.0.0.1:9093"], "peer-listen"),
+        (
+            &["--peers", "0@h:1", "--peer-listen", "127.0.0.1:0"],
+            "peer-listen",
+        ),
+        (
+            &["--peers", "0@h:1,5000@h:2", "--peer-listen", "127.0.0.1:9"],
+            "peers",
+        ),
     ];
     for (args, field) in cases {
         let err = merged(args, "").expect_err("invalid");
@@ -100,7 +109,7 @@ fn cluster_settings_parse() {
             "--node-id",
             "2",
             "--peer-listen",
-            "127.0.0.1:0",
+            "127.0.0.1:9102",
             "--peers",
             "1@localhost:9101, 2@localhost:9102,3@localhost:9103",
         ],

@@ -35,7 +35,7 @@ use super::peer::{PeerRequest, PeerResponse};
 use super::raft::{self, MetadataRaft, MetadataRaftError};
 use super::replica::{FollowerReplica, LeaderReplica};
 use super::{NodeId, NO_NODE};
-use crate::log::{LogConfig, LogManager};
+use crate::log::LogManager;
 
 /// How often the controller and reconcile loops run when nothing wakes them.
 const LOOP_INTERVAL_MS: u64 = 50;
@@ -107,8 +107,10 @@ struct Shared {
     state: watch::Receiver<ClusterState>,
     logs: Arc<LogManager>,
     leaders: Arc<Leaders>,
-    leader_epochs: Mutex<BTreeMap<TopicPartition, i32>>,
+    /// Partitions this node has a role in: (topic id, leader epoch acted on).
+    known: Mutex<BTreeMap<TopicPartition, (u64, i32)>>,
     follows: Mutex<BTreeMap<TopicPartition, Follow>>,
+    durable_tasks: Mutex<BTreeMap<TopicPartition, JoinHandle<()>>>,
     clients: Mutex<BTreeMap<NodeId, Arc<PeerClient>>>,
     liveness: Mutex<Option<Liveness>>,
     fetch_handler: ReplicaHandler,
@@ -167,21 +169,20 @@ impl Shared {
     /// One pass of the reconcile loop: roles from the current state, leader ticks.
     async fn reconcile(self: &Arc<Self>) {
         let state = self.state.borrow().clone();
+        self.drop_gone(&state).await;
         for (tp, p) in state.partitions() {
             if !p.replicas.contains(&self.me()) {
                 continue;
             }
-            let configs = state
-                .topics
-                .get(&tp.topic)
-                .map(|t| t.configs.clone())
-                .unwrap_or_default();
-            self.reconcile_partition(&tp, p, &configs);
+            let Some(topic) = state.topics.get(&tp.topic) else {
+                continue;
+            };
+            self.reconcile_partition(&tp, p, topic.id, &topic.configs);
         }
         let now = now_ms();
         let proposals: Vec<_> = {
-            let epochs = lock(&self.leader_epochs);
-            epochs
+            let known = lock(&self.known);
+            known
                 .keys()
                 .filter_map(|tp| self.leaders.get(tp))
                 .filter_map(|l| l.tick(now).map(|a| (l, a)))
@@ -197,26 +198,81 @@ impl Shared {
         }
     }
 
+    /// Leaves and deletes the replicas of topics deleted (or deleted and created again) and of
+    /// partitions no longer assigned here.
+    async fn drop_gone(&self, state: &ClusterState) {
+        let gone: Vec<TopicPartition> = lock(&self.known)
+            .iter()
+            .filter(|(tp, (id, _))| {
+                let assigned = state.topics.get(&tp.topic).and_then(|t| {
+                    let p = t.partitions.get(usize::try_from(tp.partition).ok()?)?;
+                    Some(t.id == *id && p.replicas.contains(&self.me()))
+                });
+                assigned != Some(true)
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in gone {
+            self.leave(&tp);
+            lock(&self.known).remove(&tp);
+            let logs = self.logs.clone();
+            let (topic, partition) = (tp.topic.clone(), tp.partition);
+            let deleted =
+                tokio::task::spawn_blocking(move || logs.delete_partition(&topic, partition)).await;
+            match deleted {
+                Ok(Ok(())) => tracing::info!(%tp, "deleted the replica of a removed partition"),
+                Ok(Err(e)) => tracing::error!(%tp, error = %e, "cannot delete a removed replica"),
+                Err(e) => tracing::error!(%tp, error = %e, "replica deletion task failed"),
+            }
+        }
+    }
+
+    /// Stops leading or following `tp`; returns the last high watermark and fetch id known.
+    fn leave(&self, tp: &TopicPartition) -> (i64, u64) {
+        let mut hw = 0;
+        let mut next_fetch_id = 0;
+        if let Some(f) = lock(&self.follows).remove(tp) {
+            let _ = f.stop.send(true);
+            hw = f.replica.high_watermark().unwrap_or(0);
+            next_fetch_id = f.replica.next_fetch_id();
+        }
+        if let Some(task) = lock(&self.durable_tasks).remove(tp) {
+            task.abort();
+        }
+        if let Some(old) = self.leaders.remove(tp) {
+            hw = old.high_watermark();
+            old.resign();
+        }
+        (hw, next_fetch_id)
+    }
+
     fn reconcile_partition(
         self: &Arc<Self>,
         tp: &TopicPartition,
         p: &PartitionState,
+        topic_id: u64,
         configs: &BTreeMap<String, String>,
     ) {
-        let known = lock(&self.leader_epochs).get(tp).copied();
-        if known.is_some_and(|e| e > p.leader_epoch) {
-            return;
-        }
-        if known == Some(p.leader_epoch) {
-            if let Some(l) = self.leaders.get(tp) {
-                l.update_state(p);
+        let known = lock(&self.known).get(tp).copied();
+        if let Some((id, epoch)) = known {
+            if id == topic_id && epoch > p.leader_epoch {
+                return;
             }
-            return;
+            if id == topic_id && epoch == p.leader_epoch {
+                if let Some(l) = self.leaders.get(tp) {
+                    l.update_state(p);
+                }
+                return;
+            }
         }
         let partition = match self.logs.partition(&tp.topic, tp.partition) {
             Some(part) => part,
             None => {
-                let config = LogConfig::from_props(configs).unwrap_or_default();
+                let config = self
+                    .logs
+                    .defaults()
+                    .with_overrides(configs)
+                    .unwrap_or_else(|_| self.logs.defaults().clone());
                 match self.logs.create_partition(&tp.topic, tp.partition, config) {
                     Ok(part) => part,
                     Err(e) => {
@@ -226,26 +282,17 @@ impl Shared {
                 }
             }
         };
-        lock(&self.leader_epochs).insert(tp.clone(), p.leader_epoch);
+        lock(&self.known).insert(tp.clone(), (topic_id, p.leader_epoch));
         // Leave the previous role: stop following, or resign (waiting producers get NOT_LEADER).
-        let mut hw = 0;
-        let mut next_fetch_id = 0;
-        if let Some(f) = lock(&self.follows).remove(tp) {
-            let _ = f.stop.send(true);
-            hw = f.replica.high_watermark().unwrap_or(0);
-            next_fetch_id = f.replica.next_fetch_id();
-        }
-        if let Some(old) = self.leaders.remove(tp) {
-            hw = old.high_watermark();
-            if let Ok(old) = Arc::try_unwrap(old) {
-                old.resign();
-            }
-        }
+        let (hw, next_fetch_id) = self.leave(tp);
         if p.leader == self.me() {
             match LeaderReplica::new(partition, self.me(), p, self.config.leader, now_ms(), hw) {
                 Ok(l) => {
                     tracing::info!(%tp, epoch = p.leader_epoch, "leading");
-                    self.leaders.insert(tp.clone(), Arc::new(l));
+                    let l = Arc::new(l);
+                    let task = tokio::spawn(LeaderReplica::follow_durable(Arc::downgrade(&l)));
+                    lock(&self.durable_tasks).insert(tp.clone(), task);
+                    self.leaders.insert(tp.clone(), l);
                 }
                 Err(e) => tracing::error!(%tp, error = %e, "cannot lead"),
             }
@@ -378,11 +425,16 @@ impl ClusterNode {
             return Err(ClusterError::NotAPeer(me));
         }
         let id = u64::try_from(me).map_err(|_| ClusterError::NotAPeer(me))?;
+        let addrs = config
+            .peers
+            .iter()
+            .filter_map(|(&id, addr)| Some((u64::try_from(id).ok()?, addr.clone())))
+            .collect();
         let node = raft::open_node(
             id,
             &config.metadata_dir,
             raft::default_config()?,
-            TcpRaftNetwork,
+            TcpRaftNetwork::with_addrs(addrs),
         )
         .await?;
         let leaders = Arc::new(Leaders::new());
@@ -392,8 +444,9 @@ impl ClusterNode {
             state: node.state,
             logs,
             leaders: leaders.clone(),
-            leader_epochs: Mutex::new(BTreeMap::new()),
+            known: Mutex::new(BTreeMap::new()),
             follows: Mutex::new(BTreeMap::new()),
+            durable_tasks: Mutex::new(BTreeMap::new()),
             clients: Mutex::new(BTreeMap::new()),
             liveness: Mutex::new(None),
             fetch_handler: ReplicaHandler::new(leaders, Some(RaftHandler::new(node.raft.clone()))),
@@ -464,6 +517,55 @@ impl ClusterNode {
         &self.shared.leaders
     }
 
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.shared.me()
+    }
+
+    /// The configuration the node started with.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.shared.config
+    }
+
+    /// The leadership of `tp` if this node leads it now.
+    pub fn leader(&self, tp: &TopicPartition) -> Option<Arc<LeaderReplica>> {
+        self.shared.leaders.get(tp).filter(|l| !l.is_resigned())
+    }
+
+    /// Proposes `cmd`, retrying while no metadata leader is reachable (an election in progress),
+    /// until `deadline` passes. A command whose answer was lost may have been applied: callers
+    /// treat "already done" refusals accordingly.
+    pub async fn propose_retrying(
+        &self,
+        cmd: MetadataCommand,
+        deadline: Duration,
+    ) -> Result<Result<CommandOutcome, MetadataError>, ClusterError> {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            match self.shared.propose(cmd.clone()).await {
+                Err(e) if tokio::time::Instant::now() < until => {
+                    tracing::debug!(error = %e, "proposal failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(LOOP_INTERVAL_MS)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits until this node has applied a state satisfying `pred`, or `deadline` passes;
+    /// returns whether it did.
+    pub async fn wait_applied(
+        &self,
+        deadline: Duration,
+        pred: impl Fn(&ClusterState) -> bool,
+    ) -> bool {
+        let mut rx = self.shared.state.clone();
+        let applied = tokio::time::timeout(deadline, rx.wait_for(|s| pred(s)))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        applied
+    }
+
     /// The cluster metadata as last applied here.
     pub fn state(&self) -> watch::Receiver<ClusterState> {
         self.shared.state.clone()
@@ -482,32 +584,54 @@ impl ClusterNode {
         self.shared.propose(cmd).await
     }
 
-    /// Clean shutdown: asks the controller to move this node's leaderships away (retrying until
-    /// none is left or `deadline` passes), then stops.
-    pub async fn shutdown(self, deadline: Duration) {
+    /// Clean shutdown: hands leaderships over ([`Self::hand_over`]), then stops.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.hand_over(deadline).await;
+        self.stop().await;
+    }
+
+    /// Controlled shutdown's first half: asks the controller to move this node's leaderships to
+    /// other in-sync replicas (retrying until none is left or `deadline` passes) and waits until
+    /// this node has applied that, so clients are redirected before it stops. Returns whether
+    /// every leadership moved.
+    pub async fn hand_over(&self, deadline: Duration) -> bool {
         let until = tokio::time::Instant::now() + deadline;
         let cmd = MetadataCommand::ControlledShutdown {
             id: self.shared.me(),
             incarnation: self.shared.incarnation,
         };
+        let me = self.shared.me();
         while tokio::time::Instant::now() < until {
             if let Ok(Ok(CommandOutcome::RemainingLeaderships(0))) =
                 self.shared.propose(cmd.clone()).await
             {
-                break;
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                return self
+                    .wait_applied(left, |s| s.partitions().all(|(_, p)| p.leader != me))
+                    .await;
             }
             tokio::time::sleep(Duration::from_millis(LOOP_INTERVAL_MS)).await;
         }
-        self.stop().await;
+        false
     }
 
-    /// Stops at once, as a crash would (nothing handed over).
-    pub async fn stop(self) {
+    /// Stops at once, as a crash would (nothing handed over); acks=all appends still waiting
+    /// get NOT_LEADER_OR_FOLLOWER.
+    pub async fn stop(&self) {
         for t in &self.tasks {
             t.abort();
         }
         for (_, f) in std::mem::take(&mut *lock(&self.shared.follows)) {
             let _ = f.stop.send(true);
+        }
+        for (_, t) in std::mem::take(&mut *lock(&self.shared.durable_tasks)) {
+            t.abort();
+        }
+        let tps: Vec<TopicPartition> = lock(&self.shared.known).keys().cloned().collect();
+        for tp in tps {
+            if let Some(l) = self.shared.leaders.remove(&tp) {
+                l.resign();
+            }
         }
         let _ = self.shared.raft.shutdown().await;
     }

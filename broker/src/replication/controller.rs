@@ -154,6 +154,10 @@ pub struct BrokerInfo {
 /// A topic's metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicInfo {
+    /// Unique for the cluster's life: a topic deleted and created again under the same name gets
+    /// a new id, so brokers know their old replicas of it are gone (Kafka's topic ids).
+    #[serde(default)]
+    pub id: u64,
     /// Topic configs by Kafka name.
     pub configs: BTreeMap<String, String>,
     /// Partition states, by index.
@@ -167,6 +171,13 @@ pub struct ClusterState {
     pub brokers: BTreeMap<NodeId, BrokerInfo>,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicInfo>,
+    /// The last topic id handed out.
+    #[serde(default)]
+    pub last_topic_id: u64,
+    /// The cluster's id, fixed by the first broker registration (from its random incarnation,
+    /// so it differs between clusters and is the same on every node).
+    #[serde(default)]
+    pub cluster_id: String,
 }
 
 impl ClusterState {
@@ -273,6 +284,9 @@ impl ClusterState {
             }
             None if self.brokers.len() >= BROKERS_MAX => return Err(MetadataError::TooManyBrokers),
             None => {}
+        }
+        if self.cluster_id.is_empty() {
+            self.cluster_id = format!("sluice-{incarnation:016x}");
         }
         self.brokers.insert(
             id,
@@ -406,9 +420,11 @@ impl ClusterState {
                 }
             })
             .collect();
+        self.last_topic_id += 1;
         self.topics.insert(
             name.to_owned(),
             TopicInfo {
+                id: self.last_topic_id,
                 configs: configs.clone(),
                 partitions: states,
             },

@@ -46,3 +46,8 @@ const _: () = assert!(PEER_FETCH_BYTES_MAX < PEER_FRAME_BYTES_MAX);
 pub const REPLICA_FETCH_WAIT_MS: u64 = 500;
 /// How long a follower waits before fetching again after an error or a refusal.
 pub const REPLICA_FETCH_BACKOFF_MS: u64 = 100;
+/// Largest node id in a cluster: producer ids are made unique in the cluster by multiplying a
+/// node's local id by [`PRODUCER_ID_NODE_STRIDE`] and adding its node id.
+pub const NODE_ID_MAX: i32 = 1_023;
+/// See [`NODE_ID_MAX`].
+pub const PRODUCER_ID_NODE_STRIDE: i64 = NODE_ID_MAX as i64 + 1;

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::epoch::{EpochCache, UNDEFINED_EPOCH};
 use super::follower::{FollowerAction, FollowerState, LocalLog};
@@ -62,15 +62,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct LeaderInner {
     state: LeaderState,
     waiters: BTreeMap<AckId, oneshot::Sender<Result<(), ReplicaError>>>,
+    /// Set by [`LeaderReplica::resign`]: nothing more is appended or acknowledged.
+    resigned: bool,
 }
 
 impl LeaderInner {
-    fn complete(&mut self) {
+    fn complete(&mut self, hw: &watch::Sender<i64>) {
         for (id, result) in self.state.take_completed() {
             if let Some(tx) = self.waiters.remove(&id) {
                 let _ = tx.send(result);
             }
         }
+        let now = self.state.high_watermark();
+        hw.send_if_modified(|v| {
+            let newer = now > *v;
+            if newer {
+                *v = now;
+            }
+            newer
+        });
     }
 }
 
@@ -78,6 +88,8 @@ impl LeaderInner {
 pub struct LeaderReplica {
     partition: Arc<Partition>,
     inner: Mutex<LeaderInner>,
+    /// The high watermark as it moves (consumer long-polls wake on it).
+    hw: watch::Sender<i64>,
 }
 
 impl LeaderReplica {
@@ -98,13 +110,38 @@ impl LeaderReplica {
             high_watermark,
         };
         let state = LeaderState::new(tp, me, state, config, now_ms, pos);
+        let hw = watch::Sender::new(state.high_watermark());
         Ok(Self {
             partition,
             inner: Mutex::new(LeaderInner {
                 state,
                 waiters: BTreeMap::new(),
+                resigned: false,
             }),
+            hw,
         })
+    }
+
+    /// Watches the high watermark (it only grows during a leadership).
+    pub fn subscribe_high_watermark(&self) -> watch::Receiver<i64> {
+        self.hw.subscribe()
+    }
+
+    /// Moves the high watermark as the local log's fsyncs complete, until the leadership ends
+    /// (`leader` dropped) or the partition stops: without it, a leader's own fsync finishing
+    /// after its followers' would leave the HW (and acks=all) waiting for the next fetch.
+    pub async fn follow_durable(leader: std::sync::Weak<LeaderReplica>) {
+        let Some(mut durable) = leader.upgrade().map(|l| l.partition.durable_watch()) else {
+            return;
+        };
+        while durable.changed().await.is_ok() {
+            match leader.upgrade() {
+                Some(l) => {
+                    l.high_watermark();
+                }
+                None => return,
+            }
+        }
     }
 
     /// The partition log.
@@ -121,7 +158,7 @@ impl LeaderReplica {
     pub fn high_watermark(&self) -> i64 {
         let mut inner = lock(&self.inner);
         inner.state.on_synced(self.partition.durable_offset());
-        inner.complete();
+        inner.complete(&self.hw);
         inner.state.high_watermark()
     }
 
@@ -134,6 +171,9 @@ impl LeaderReplica {
     ) -> Result<AppendInfo, ReplicaAppendError> {
         let epoch = {
             let inner = lock(&self.inner);
+            if inner.resigned {
+                return Err(ReplicaError::NotLeader.into());
+            }
             inner.state.check_append(acks_all)?;
             inner.state.leader_epoch()
         };
@@ -159,7 +199,13 @@ impl LeaderReplica {
                 inner.waiters.insert(id, tx);
                 rx
             });
-            inner.complete();
+            inner.complete(&self.hw);
+            if inner.resigned {
+                // The leadership ended while appending: nobody will complete the wait.
+                for (_, tx) in std::mem::take(&mut inner.waiters) {
+                    let _ = tx.send(Err(ReplicaError::NotLeader));
+                }
+            }
             rx
         };
         if let Some(rx) = rx {
@@ -184,7 +230,7 @@ impl LeaderReplica {
             inner.state.on_append(end);
             inner.state.on_synced(self.partition.durable_offset());
             let answer = inner.state.on_fetch(now_ms, req, &cache);
-            inner.complete();
+            inner.complete(&self.hw);
             answer
         };
         let result = match answer {
@@ -220,7 +266,7 @@ impl LeaderReplica {
         let mut inner = lock(&self.inner);
         inner.state.on_synced(self.partition.durable_offset());
         let out = inner.state.tick(now_ms);
-        inner.complete();
+        inner.complete(&self.hw);
         out
     }
 
@@ -233,19 +279,31 @@ impl LeaderReplica {
     pub fn update_state(&self, state: &PartitionState) -> bool {
         let mut inner = lock(&self.inner);
         let ours = inner.state.update_state(state);
-        inner.complete();
+        inner.complete(&self.hw);
         ours
     }
 
-    /// Ends the leadership: every waiting acks=all append fails with NOT_LEADER_OR_FOLLOWER.
-    pub fn resign(self) {
-        let inner = self.inner.into_inner().unwrap_or_else(|p| p.into_inner());
-        let LeaderInner { state, mut waiters } = inner;
-        for (id, result) in state.resign() {
-            if let Some(tx) = waiters.remove(&id) {
-                let _ = tx.send(result);
-            }
+    /// The leadership's current ISR (committed members), leader included.
+    pub fn isr(&self) -> Vec<NodeId> {
+        lock(&self.inner).state.isr().collect()
+    }
+
+    /// Ends the leadership: appends already committed are acknowledged, every other waiting
+    /// acks=all append fails with NOT_LEADER_OR_FOLLOWER, and later appends are refused. Takes
+    /// `&self` because produce requests in flight may hold the replica.
+    pub fn resign(&self) {
+        let mut inner = lock(&self.inner);
+        inner.state.on_synced(self.partition.durable_offset());
+        inner.complete(&self.hw);
+        inner.resigned = true;
+        for (_, tx) in std::mem::take(&mut inner.waiters) {
+            let _ = tx.send(Err(ReplicaError::NotLeader));
         }
+    }
+
+    /// Whether [`Self::resign`] was called.
+    pub fn is_resigned(&self) -> bool {
+        lock(&self.inner).resigned
     }
 }
 

@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::broker::Broker;
+use super::cluster;
 use super::connection::ConnectionLimits;
 use super::data_dir::{DataDirError, DataDirLock};
 use super::dispatch::Handlers;
@@ -72,6 +73,9 @@ pub enum ServerError {
     /// Start-up repair (finishing deletions, creating missing partitions) failed.
     #[error("start-up repair: {0}")]
     Repair(String),
+    /// The cluster node (`--peers`) could not start.
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 // Written by hand rather than with `#[from]`, which would also make the inner error the `source`
@@ -122,10 +126,22 @@ impl Server {
             addr: listen,
             source,
         })?;
+        let peer_listener = match (config.peer_listen, config.peers.is_empty()) {
+            (Some(addr), false) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            _ => None,
+        };
         let data_dir = config.data_dir.clone();
         let topics = Arc::new(TopicRegistry::open(&data_dir)?);
         let producer_ids = Arc::new(ProducerIdAllocator::open(&data_dir)?);
-        let cluster_id = load_cluster_id(&data_dir)?;
+        let cluster_id = if config.peers.is_empty() {
+            load_cluster_id(&data_dir)?
+        } else {
+            cluster::cluster_id(&config.peers)
+        };
         let defaults = LogConfig::from_props(&config.topic_defaults)
             .map_err(|err| ServerError::TopicDefaults(err.to_string()))?;
         let logs_dir = data_dir.join(LOGS_DIR);
@@ -159,6 +175,9 @@ impl Server {
             "data dir opened"
         );
         broker.set_bound_addr(local_addr);
+        if let Some(peer_listener) = peer_listener {
+            cluster::start(&broker, peer_listener).await?;
+        }
         crate::group::service::install(&broker, broker.config().group.clone())
             .await
             .map_err(|err| ServerError::Repair(err.to_string()))?;
@@ -203,13 +222,12 @@ impl Server {
         let maintenance = broker
             .logs()
             .spawn_maintenance(Duration::from_millis(LOG_MAINTENANCE_INTERVAL_MS));
-        listener::serve(
-            self.listener,
-            Arc::new(self.handlers),
-            settings,
-            self.shutdown.clone(),
-        )
-        .await;
+        // In a cluster, leaderships move away before the listener closes (controlled shutdown).
+        let serving = cluster::serving_token(&broker, &self.shutdown);
+        listener::serve(self.listener, Arc::new(self.handlers), settings, serving).await;
+        if let Some(cluster) = broker.cluster() {
+            cluster.stop().await;
+        }
         maintenance.abort();
         let logs = Arc::clone(broker.logs());
         tokio::task::spawn_blocking(move || logs.shutdown())

@@ -9,6 +9,7 @@ mod metadata;
 mod produce;
 mod producer_id;
 mod records;
+mod replicated;
 mod topics;
 
 pub(crate) use topics::delete_topic_files;

@@ -21,7 +21,7 @@ use crate::consumer::{Consumer, SeekTo};
 /// Arguments of `sluice consume`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  sluice consume orders --from-beginning --exit-at-end\n  sluice consume orders --offset -10 --format '%p/%o %k=%v\\n'\n  sluice consume orders --partition 0 --offset @1700000000000 --count 5 --json\n\nFormat placeholders: %k key, %v value, %p partition, %o offset, %t timestamp (ms),\n%T topic, %h headers (k=v,...), %K/%S key/value length, %% percent; escapes \\n \\t \\r \\\\."
+    after_help = "Examples:\n  sluice consume orders --from-beginning --exit-at-end\n  sluice consume orders --offset -10 --format '%p/%o %k=%v\\n'\n  sluice consume orders --partition 0 --offset @1700000000000 --count 5 --json\n\nFormat placeholders: %k key, %v value, %p partition, %o offset, %t topic,\n%T timestamp (ms), %h headers (k=v,...), %K/%S key/value length, %% percent; escapes \\n \\t \\r \\\\."
 )]
 pub struct ConsumeArgs {
     /// The topic to read

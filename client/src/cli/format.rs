@@ -1,7 +1,7 @@
 //! kcat-style output formats for `sluice consume --format`, and the `--json` rendering.
 //!
-//! Placeholders: `%k` key, `%v` (or kcat's `%s`) value, `%p` partition, `%o` offset, `%t`
-//! timestamp (ms), `%T` topic, `%h` headers as `k=v` joined by `,`, `%K` / `%S` key / value length
+//! Placeholders, as kcat's: `%k` key, `%v` (or kcat's `%s`) value, `%p` partition, `%o` offset,
+//! `%t` topic, `%T` timestamp (ms), `%h` headers as `k=v` joined by `,`, `%K` / `%S` key / value length
 //! (-1 for null), `%%` a percent sign. Escapes: `\n`, `\t`, `\r`, `\\`. A null key or value prints
 //! as nothing. Parsing happens once; rendering appends bytes to a reused buffer, no allocation per
 //! record.
@@ -62,8 +62,9 @@ impl Format {
                         'v' | 's' => Token::Value,
                         'p' => Token::Partition,
                         'o' => Token::Offset,
-                        't' => Token::Timestamp,
-                        'T' => Token::Topic,
+                        // As kcat: %t the topic, %T the timestamp.
+                        't' => Token::Topic,
+                        'T' => Token::Timestamp,
                         'h' => Token::Headers,
                         'K' => Token::KeyLength,
                         'S' => Token::ValueLength,
@@ -203,7 +204,7 @@ mod tests {
         check("%v\\n", "v\té\n");
         check("%s", "v\té");
         check("%k=%v", "k1=v\té");
-        check("%T/%p@%o %t", "orders/3@42 1700000000000");
+        check("%t/%p@%o %T", "orders/3@42 1700000000000");
         check("%h", "a=1,b=");
         check("%K %S", "2 4");
         check("100%% ünï\\t\\\\", "100% ünï\t\\");

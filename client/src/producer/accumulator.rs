@@ -114,8 +114,6 @@ pub struct Appended {
     pub outcome: Arc<BatchOutcome>,
     /// The record's index in its batch (its offset delta).
     pub index: i32,
-    /// The topic name, shared.
-    pub topic: Arc<str>,
     /// True if this append closed a batch (the partitioner may move sticky partitions on).
     pub closed_batch: bool,
 }
@@ -149,18 +147,27 @@ impl Accumulator {
     }
 
     fn queue(&mut self, topic: &str, partition: i32) -> &mut PartitionQueue {
-        // Look up by &str first: the topic's Arc is allocated once, not per record.
-        let name: Arc<str> = match self.topics.get_key_value(topic) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(topic),
+        // No allocation and no reference-count traffic per record: a topic's name is allocated
+        // once, when its first partition queue is made.
+        if !self.topics.contains_key(topic) {
+            self.topics.insert(Arc::from(topic), Vec::new());
+        }
+        let Some(queues) = self.topics.get_mut(topic) else {
+            unreachable!("inserted above");
         };
-        let queues = self.topics.entry(name.clone()).or_default();
         let idx = partition as usize;
         if queues.len() <= idx {
             queues.resize_with(idx + 1, || None);
         }
+        let name = match queues[idx] {
+            Some(_) => None,
+            None => Some(match queues.iter().flatten().next() {
+                Some(q) => q.topic.clone(),
+                None => Arc::from(topic),
+            }),
+        };
         queues[idx].get_or_insert_with(|| PartitionQueue {
-            topic: name,
+            topic: name.unwrap_or_else(|| Arc::from(topic)),
             partition,
             open: None,
             ready: VecDeque::new(),
@@ -217,7 +224,7 @@ impl Accumulator {
                 is_control: false,
                 partition_leader_epoch: -1,
             };
-            let outcome = Arc::new(BatchOutcome::new());
+            let outcome = Arc::new(BatchOutcome::new(q.topic.clone(), partition));
             opened = Some(outcome.clone());
             q.open = Some(OpenBatch {
                 builder: RecordBatchBuilder::with_capacity(options, capacity),
@@ -237,7 +244,6 @@ impl Accumulator {
         let appended = Appended {
             outcome: open.outcome.clone(),
             index,
-            topic: q.topic.clone(),
             closed_batch,
         };
         if open.builder.estimated_bytes() >= batch_size {

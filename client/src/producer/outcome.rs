@@ -22,25 +22,23 @@ pub struct BatchAck {
     pub log_append_time_ms: i64,
 }
 
-/// The shared, write-once result of one batch.
+/// The shared, write-once result of one batch, and where the batch goes.
 #[derive(Debug)]
 pub struct BatchOutcome {
     result: OnceLock<Result<BatchAck, ProduceError>>,
     done: Notify,
-}
-
-impl Default for BatchOutcome {
-    fn default() -> Self {
-        Self::new()
-    }
+    topic: Arc<str>,
+    partition: i32,
 }
 
 impl BatchOutcome {
-    /// An unresolved outcome.
-    pub fn new() -> Self {
+    /// An unresolved outcome of a batch for `topic`/`partition`.
+    pub fn new(topic: Arc<str>, partition: i32) -> Self {
         BatchOutcome {
             result: OnceLock::new(),
             done: Notify::new(),
+            topic,
+            partition,
         }
     }
 
@@ -63,6 +61,10 @@ impl BatchOutcome {
 
     /// Waits until resolved.
     pub async fn wait(&self) -> &Result<BatchAck, ProduceError> {
+        // Most deliveries are awaited after their batch resolved: skip the notifier then.
+        if let Some(r) = self.result.get() {
+            return r;
+        }
         loop {
             let notified = self.done.notified();
             tokio::pin!(notified);
@@ -76,20 +78,19 @@ impl BatchOutcome {
 }
 
 /// The pending acknowledgement of one sent record: `.await` it for its [`RecordMetadata`].
-/// Dropping it does not cancel the send.
+/// Dropping it does not cancel the send. One `Arc` per record, shared with its batch: accepting a
+/// record allocates nothing.
 #[derive(Debug)]
 pub struct Delivery {
     pub(crate) outcome: Arc<BatchOutcome>,
     pub(crate) index: i32,
-    pub(crate) topic: Arc<str>,
-    pub(crate) partition: i32,
     pub(crate) timestamp_ms: i64,
 }
 
 impl Delivery {
     /// The partition the record was assigned to.
     pub fn partition(&self) -> i32 {
-        self.partition
+        self.outcome.partition
     }
 
     /// The result, if the batch was already resolved.
@@ -106,8 +107,8 @@ impl Delivery {
     fn metadata(&self, r: &Result<BatchAck, ProduceError>) -> Result<RecordMetadata, ProduceError> {
         match r {
             Ok(ack) => Ok(RecordMetadata {
-                topic: self.topic.clone(),
-                partition: self.partition,
+                topic: self.outcome.topic.clone(),
+                partition: self.outcome.partition,
                 offset: if ack.base_offset < 0 {
                     -1
                 } else {
@@ -139,12 +140,10 @@ mod tests {
 
     #[tokio::test]
     async fn every_delivery_of_a_batch_gets_its_own_offset() {
-        let outcome = Arc::new(BatchOutcome::new());
+        let outcome = Arc::new(BatchOutcome::new("t".into(), 2));
         let d = |index| Delivery {
             outcome: outcome.clone(),
             index,
-            topic: "t".into(),
-            partition: 2,
             timestamp_ms: 5,
         };
         let (a, b) = (d(0), d(3));
@@ -167,13 +166,11 @@ mod tests {
 
     #[tokio::test]
     async fn failures_reach_every_record() {
-        let outcome = Arc::new(BatchOutcome::new());
+        let outcome = Arc::new(BatchOutcome::new("t".into(), 0));
         outcome.fail(ProduceError::Closed);
         let d = Delivery {
             outcome,
             index: 0,
-            topic: "t".into(),
-            partition: 0,
             timestamp_ms: 0,
         };
         assert!(matches!(d.await, Err(ProduceError::Closed)));

@@ -30,6 +30,8 @@ struct Partition {
     end: i64,
     /// Last appended (producer id, base sequence) -> base offset, for deduplication.
     sequences: HashMap<(i64, i32), i64>,
+    /// Producer id -> the base sequence its next batch must carry, as a real broker checks.
+    next_sequence: HashMap<i64, i32>,
 }
 
 #[derive(Default)]
@@ -43,6 +45,9 @@ pub struct State {
     pub fail_produce_after_append: u32,
     /// Produce requests seen.
     pub produce_requests: u32,
+    /// Batches refused OUT_OF_ORDER_SEQUENCE_NUMBER (a gap in an idempotent producer's
+    /// sequence: its batches reached the broker out of order).
+    pub out_of_order: u32,
 }
 
 /// The fake broker; dropping it stops it and closes its connections.
@@ -247,6 +252,7 @@ fn handle(state: &Mutex<State>, node_id: i32, request: Request) -> Response {
         }
         Request::Produce(r) => {
             s.produce_requests += 1;
+            let mut out_of_order = 0;
             let fail = s.fail_produce_after_append > 0;
             if fail {
                 s.fail_produce_after_append -= 1;
@@ -276,6 +282,7 @@ fn handle(state: &Mutex<State>, node_id: i32, request: Request) -> Response {
                         continue;
                     };
                     let mut base = -1;
+                    let mut error_code = if fail { 6 } else { 0 };
                     for batch in BatchIter::new(p.records.unwrap_or_default()) {
                         let batch = batch.unwrap();
                         let h = *batch.header();
@@ -285,6 +292,14 @@ fn handle(state: &Mutex<State>, node_id: i32, request: Request) -> Response {
                                 base = o; // duplicate: answer with the original offset
                                 continue;
                             }
+                            let expected = part.next_sequence.get(&h.producer_id).copied();
+                            if h.base_sequence != expected.unwrap_or(0) {
+                                out_of_order += 1;
+                                error_code = 45;
+                                break;
+                            }
+                            part.next_sequence
+                                .insert(h.producer_id, h.base_sequence + h.last_offset_delta + 1);
                         }
                         let mut bytes = BytesMut::from(&batch.as_bytes()[..]);
                         set_base_offset(&mut bytes, part.end).unwrap();
@@ -304,8 +319,8 @@ fn handle(state: &Mutex<State>, node_id: i32, request: Request) -> Response {
                     }
                     partition_responses.push(wp::PartitionProduceResponse {
                         index: p.index,
-                        error_code: if fail { 6 } else { 0 },
-                        base_offset: base,
+                        error_code,
+                        base_offset: if error_code == 45 { -1 } else { base },
                         log_append_time_ms: -1,
                         log_start_offset: 0,
                     });
@@ -315,6 +330,7 @@ fn handle(state: &Mutex<State>, node_id: i32, request: Request) -> Response {
                     partition_responses,
                 });
             }
+            s.out_of_order += out_of_order;
             Response::Produce(wp::ProduceResponse {
                 responses,
                 throttle_time_ms: 0,

@@ -203,9 +203,22 @@ impl PeerClient {
     }
 }
 
-/// openraft's network factory over [`PeerClient`]s; a node's address is its `--peer-listen`.
+/// openraft's network factory over [`PeerClient`]s. A node is reached at the address this node
+/// was given for it (`--peers`), else at the address in the Raft membership (the initialising
+/// node's `--peers`), so each node's own peer list decides how it reaches the others.
 #[derive(Clone, Default)]
-pub struct TcpRaftNetwork;
+pub struct TcpRaftNetwork {
+    addrs: Arc<std::collections::BTreeMap<u64, String>>,
+}
+
+impl TcpRaftNetwork {
+    /// A network dialling `addrs` by node id (others at their membership address).
+    pub fn with_addrs(addrs: std::collections::BTreeMap<u64, String>) -> Self {
+        Self {
+            addrs: Arc::new(addrs),
+        }
+    }
+}
 
 /// The Raft connection to one peer.
 pub struct TcpRaftConnection {
@@ -219,7 +232,12 @@ impl RaftNetworkFactory<TypeConfig> for TcpRaftNetwork {
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
         TcpRaftConnection {
             target,
-            client: PeerClient::new(node.addr.clone()),
+            client: PeerClient::new(
+                self.addrs
+                    .get(&target)
+                    .cloned()
+                    .unwrap_or_else(|| node.addr.clone()),
+            ),
         }
     }
 }

@@ -149,6 +149,9 @@ impl Handlers {
             .into_iter()
             .map(|(key, value)| (format!("log.{key}"), value))
             .collect();
+        for (key, value) in super::replicated::cluster_broker_configs(&self.broker) {
+            entries.insert(key, value);
+        }
         let mut out: Vec<DescribeConfigsResourceResult> = entries
             .iter_mut()
             .map(|(key, value)| broker_entry(key, std::mem::take(value)))
@@ -207,6 +210,12 @@ impl Handlers {
         overrides: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicFailure> {
+        if self.broker.cluster().is_some() {
+            return Err((
+                ErrorCode::INVALID_REQUEST,
+                "altering the configs of a replicated topic is not supported yet".to_string(),
+            ));
+        }
         let _admin = self.broker.admin.lock().await;
         let info = self.broker.topic(name).ok_or_else(|| {
             (

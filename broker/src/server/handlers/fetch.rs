@@ -94,8 +94,7 @@ fn subscribe(broker: &Broker, req: &FetchRequest) -> Vec<watch::Receiver<i64>> {
     let mut watches = Vec::new();
     for topic in &req.topics {
         for partition in &topic.partitions {
-            if let Some(log) = broker.partition(&topic.topic, partition.partition) {
-                let mut watch = log.subscribe();
+            if let Some(mut watch) = broker.subscribe(&topic.topic, partition.partition) {
                 watch.borrow_and_update();
                 watches.push(watch);
             }
@@ -125,11 +124,14 @@ fn read_pass(broker: &Broker, req: &FetchRequest) -> FetchPass {
                 preferred_read_replica: -1,
                 records: Records::new(),
             };
-            let Some(log) = broker.partition(&topic.topic, fetch.partition) else {
-                data.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.as_i16();
-                has_error = true;
-                partitions.push(data);
-                continue;
+            let log = match broker.serving(&topic.topic, fetch.partition) {
+                Ok(log) => log,
+                Err(code) => {
+                    data.error_code = code.as_i16();
+                    has_error = true;
+                    partitions.push(data);
+                    continue;
+                }
             };
             let offsets = broker
                 .high_watermark(&log)

@@ -56,9 +56,12 @@ impl Handlers {
             offset: -1,
             leader_epoch: self.broker.leader_epoch(topic, index),
         };
-        let Some(log) = self.broker.partition(topic, index) else {
-            out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.as_i16();
-            return out;
+        let log = match self.broker.serving(topic, index) {
+            Ok(log) => log,
+            Err(code) => {
+                out.error_code = code.as_i16();
+                return out;
+            }
         };
         let high_watermark = match self.broker.high_watermark(&log) {
             Ok(hw) => hw,
@@ -99,9 +102,9 @@ impl Handlers {
                     low_watermark: -1,
                     error_code: ErrorCode::NONE.as_i16(),
                 };
-                match self.broker.partition(&topic.name, p.partition_index) {
-                    None => result.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.as_i16(),
-                    Some(log) => {
+                match self.broker.serving(&topic.name, p.partition_index) {
+                    Err(code) => result.error_code = code.as_i16(),
+                    Ok(log) => {
                         let deleted = self.broker.high_watermark(&log).and_then(|hw| {
                             let offset = if p.offset == -1 { hw } else { p.offset };
                             if offset < 0 || offset > hw {

@@ -20,6 +20,9 @@ const INTERNAL_PREFIX: &str = "__";
 
 impl Handlers {
     pub(crate) async fn metadata(&self, req: MetadataRequest) -> MetadataResponse {
+        if let Some(cluster) = self.broker.cluster().cloned() {
+            return self.cluster_metadata(&cluster, req).await;
+        }
         let broker = &self.broker;
         let (host, port) = broker.advertised();
         let node_id = broker.node_id();

@@ -54,6 +54,7 @@ impl Handlers {
             Durability::PageCache
         };
         let now = now_ms();
+        let timeout_ms = u64::try_from(req.timeout_ms.max(0)).unwrap_or(0);
         let mut names = Vec::with_capacity(req.topic_data.len());
         let mut appends: Vec<PendingAppend> = Vec::new();
         for topic in req.topic_data {
@@ -69,6 +70,7 @@ impl Handlers {
                         partition.records,
                         durability,
                         now,
+                        timeout_ms,
                     )),
                 });
             }
@@ -126,10 +128,12 @@ async fn produce_partition(
     records: Option<Bytes>,
     durability: Durability,
     now: i64,
+    timeout_ms: u64,
 ) -> PartitionProduceResponse {
     let topic = topic.as_str();
-    let Some(partition) = broker.partition(topic, index) else {
-        return error_partition(index, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    let partition = match broker.serving(topic, index) {
+        Ok(partition) => partition,
+        Err(code) => return error_partition(index, code),
     };
     let config = match partition.config() {
         Ok(config) => config,
@@ -142,6 +146,11 @@ async fn produce_partition(
             return error_partition(index, code);
         }
     };
+    if let Some(cluster) = broker.cluster() {
+        let acks_all = durability == Durability::Durable;
+        return super::replicated::produce(cluster, topic, index, checked, acks_all, timeout_ms)
+            .await;
+    }
     let epoch = broker.leader_epoch(topic, index);
     match partition.append(checked, epoch, durability).await {
         Ok(info) => PartitionProduceResponse {
@@ -163,7 +172,7 @@ async fn produce_partition(
     }
 }
 
-fn error_partition(index: i32, code: ErrorCode) -> PartitionProduceResponse {
+pub(super) fn error_partition(index: i32, code: ErrorCode) -> PartitionProduceResponse {
     PartitionProduceResponse {
         index,
         error_code: code.as_i16(),

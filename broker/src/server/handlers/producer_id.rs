@@ -33,7 +33,21 @@ impl Handlers {
             return error(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
         }
         let allocator = Arc::clone(self.broker.producer_ids());
-        match blocking(move || allocator.allocate()).await {
+        let allocated = blocking(move || allocator.allocate()).await;
+        // In a cluster every broker allocates: make the id unique across them.
+        let allocated = match (self.broker.cluster(), allocated) {
+            (Some(cluster), Ok(Ok(local))) => {
+                match super::replicated::cluster_producer_id(local, cluster.node_id()) {
+                    Some(id) => Ok(Ok(id)),
+                    None => {
+                        tracing::error!("producer ids exhausted");
+                        return error(ErrorCode::UNKNOWN_SERVER_ERROR);
+                    }
+                }
+            }
+            (_, other) => other,
+        };
+        match allocated {
             Ok(Ok(producer_id)) => InitProducerIdResponse {
                 throttle_time_ms: 0,
                 error_code: ErrorCode::NONE.as_i16(),

@@ -71,6 +71,9 @@ impl Handlers {
         topic: sluice_protocol::wire::messages::create_topics::CreatableTopic,
         validate_only: bool,
     ) -> Result<(), TopicFailure> {
+        if let Some(cluster) = self.broker.cluster().cloned() {
+            return self.create_replicated(&cluster, topic, validate_only).await;
+        }
         let partitions = match topic.num_partitions {
             -1 => self.broker.config().num_partitions,
             n => n,
@@ -219,6 +222,9 @@ impl Handlers {
                 format!("{name} is an internal topic and cannot be deleted"),
             ));
         }
+        if let Some(cluster) = self.broker.cluster().cloned() {
+            return self.delete_replicated(&cluster, name).await;
+        }
         let _admin = self.broker.admin.lock().await;
         if self.broker.topics().get(name).is_none() {
             return Err((
@@ -235,7 +241,7 @@ impl Handlers {
 }
 
 /// Kafka's checks for a new topic; returns the effective log config.
-fn validate_new_topic(
+pub(super) fn validate_new_topic(
     broker: &Broker,
     name: &str,
     partitions: i32,
