@@ -56,7 +56,8 @@ pub struct AppendInfo {
 #[derive(Debug)]
 pub struct SyncPlan {
     files: Vec<Arc<dyn Storage>>,
-    /// The first `sealed` files belong to sealed segments: their reserved space is released.
+    /// The first `sealed` files belong to sealed segments: their reserved space is released (and
+    /// made durable by the next sync).
     sealed: usize,
     dir: Option<Arc<dyn Directory>>,
     /// Everything below this offset is durable once the plan has run.
@@ -111,11 +112,13 @@ impl SyncPlan {
     /// fsyncs the planned files (in order, sealed segments first), then the directory, then writes
     /// the pending producer snapshot and recovery-point checkpoint.
     pub fn execute(&self) -> io::Result<()> {
-        for (i, f) in self.files.iter().enumerate() {
-            if i < self.sealed {
-                f.release_unused()?;
-            }
+        for f in &self.files {
             f.sync()?;
+        }
+        // After the syncs: releasing a sealed file's reserved tail can wait on a discard, which
+        // acks=all waiters need not wait for.
+        for f in &self.files[..self.sealed] {
+            f.release_unused()?;
         }
         if let Some(d) = &self.dir {
             d.sync()?;
