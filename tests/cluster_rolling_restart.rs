@@ -49,13 +49,10 @@ async fn a_rolling_restart_hands_leadership_over_and_loses_nothing() {
     config.acks = Acks::All;
     config.idempotence = true;
     config.delivery_timeout = Duration::from_secs(60);
-    // One batch in flight per partition. With several, a leader change can make the client
-    // library resend an earlier batch (answered NOT_LEADER_OR_FOLLOWER by the resigning leader,
-    // yet replicated) after later ones were accepted by the new leader; once it is older than the
-    // broker's cache of recent batches it is answered OUT_OF_ORDER_SEQUENCE_NUMBER until the
-    // delivery timeout. Kafka's producer never sends a later batch of a partition before an
-    // earlier one is resolved; Sluice's client does not yet hold them back (reported).
-    config.max_in_flight = 1;
+    // The default five batches in flight per partition: a leader change makes the resigning
+    // leader answer NOT_LEADER_OR_FOLLOWER to batches it had already replicated, and the client
+    // must resend them alone and in order (as Kafka's producer does), or a later batch reaches the
+    // new leader first and the earlier one falls out of the broker's duplicate window.
     let producer = Arc::new(Producer::new(config).await.expect("producer"));
     let acked: Arc<Mutex<BTreeMap<u64, (i32, i64)>>> = Arc::default();
     let failed: Arc<Mutex<Vec<String>>> = Arc::default();

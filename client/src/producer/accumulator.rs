@@ -8,7 +8,8 @@
 //! retry keeps its sequence numbers (the broker then drops duplicates and refuses reordering).
 //!
 //! **Invariant**: for each partition, batches leave in increasing base sequence, and a retried
-//! batch goes out before any later one.
+//! batch goes out before any later one, alone: after every batch in flight was answered, and
+//! with nothing behind it until it is answered.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -282,12 +283,23 @@ impl Accumulator {
                     }
                 }
                 while q.in_flight < max_in_flight {
+                    // A retried batch goes out alone, once every batch in flight has been
+                    // answered, and nothing follows it until it is answered (as the Java client
+                    // does): otherwise a later batch could reach a new leader first, and the
+                    // retried one would fall out of the broker's duplicate window.
+                    let retrying = q.ready.front().is_some_and(|b| b.attempts > 0);
+                    if retrying && q.in_flight > 0 {
+                        break;
+                    }
                     let Some(mut batch) = q.ready.pop_front() else {
                         break;
                     };
                     q.resequence(&mut batch)?;
                     q.in_flight += 1;
                     out.push(batch);
+                    if retrying {
+                        break;
+                    }
                 }
             }
         }
@@ -502,28 +514,36 @@ mod tests {
             vec![0, 1]
         );
         assert_eq!(a.in_flight("t", 1), 2);
-        // The second batch fails and is retried: it goes out before the third.
+        // The second batch fails and is retried while the first is still in flight: it waits
+        // for the first's answer, then goes out alone, before the third.
         let mut it = ready.into_iter();
         let first = it.next().unwrap();
         let second = it.next().unwrap();
         a.requeue(second);
+        let (ready, _) = a.drain_ready(t0, false).unwrap();
+        assert!(ready.is_empty(), "the retry waits for the batch in flight");
         a.complete("t", 1);
         drop(first);
         let (ready, _) = a.drain_ready(t0, false).unwrap();
         assert_eq!(
             ready.iter().map(|b| b.base_sequence).collect::<Vec<_>>(),
-            vec![1, 2]
+            vec![1],
+            "the retry goes out alone"
         );
         assert_eq!(ready[0].attempts, 1);
-        let b = RecordBatch::parse(ready[1].data.clone()).unwrap();
+        a.complete("t", 1);
+        let (ready, _) = a.drain_ready(t0, false).unwrap();
+        assert_eq!(
+            ready.iter().map(|b| b.base_sequence).collect::<Vec<_>>(),
+            vec![2, 3],
+            "then pipelining resumes"
+        );
+        let b = RecordBatch::parse(ready[0].data.clone()).unwrap();
         assert_eq!(b.header().producer_id, 7);
         assert_eq!(b.header().base_sequence, 2);
         for _ in &ready {
             a.complete("t", 1);
         }
-        let (ready, _) = a.drain_ready(t0, false).unwrap();
-        assert_eq!(ready.len(), 1);
-        a.complete("t", 1);
         assert!(a.is_empty());
     }
 
@@ -548,7 +568,10 @@ mod tests {
         a.rejected(&first);
         a.complete("t", 0);
         a.requeue(second);
-        let (ready, _) = a.drain_ready(t0, false).unwrap();
+        let (mut ready, _) = a.drain_ready(t0, false).unwrap();
+        assert_eq!(ready.len(), 1, "the retry goes out alone");
+        a.complete("t", 0);
+        ready.extend(a.drain_ready(t0, false).unwrap().0);
         let seqs: Vec<i32> = ready.iter().map(|b| b.base_sequence).collect();
         assert_eq!(seqs, vec![0, 1], "both move down by one record");
         for b in &ready {
