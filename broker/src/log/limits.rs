@@ -60,3 +60,7 @@ pub const SEND_FILE_BYTES_MIN: usize = 64 * 1024;
 /// few small batches' headers per read, and little copied when batches are large.
 pub const HEADER_WALK_WINDOW_BYTES: usize = 4096;
 const _: () = assert!(HEADER_WALK_WINDOW_BYTES >= crate::log::batch::HEADER_BYTES);
+/// Most blocks a segment file reserves ahead of its data at a time (see `storage::FileStorage`;
+/// smaller files reserve as much as they hold): large enough that reserving is rare (one call per
+/// 32 appends of 1 MB), small enough that an idle partition's active segment wastes little disk.
+pub const PREALLOCATE_BYTES: u64 = 32 * 1024 * 1024;

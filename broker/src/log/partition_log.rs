@@ -56,6 +56,9 @@ pub struct AppendInfo {
 #[derive(Debug)]
 pub struct SyncPlan {
     files: Vec<Arc<dyn Storage>>,
+    /// The first `sealed` files belong to sealed segments: their reserved space is released (and
+    /// made durable by the next sync).
+    sealed: usize,
     dir: Option<Arc<dyn Directory>>,
     /// Everything below this offset is durable once the plan has run.
     pub upto: i64,
@@ -111,6 +114,11 @@ impl SyncPlan {
     pub fn execute(&self) -> io::Result<()> {
         for f in &self.files {
             f.sync()?;
+        }
+        // After the syncs: releasing a sealed file's reserved tail can wait on a discard, which
+        // acks=all waiters need not wait for.
+        for f in &self.files[..self.sealed] {
+            f.release_unused()?;
         }
         if let Some(d) = &self.dir {
             d.sync()?;
@@ -537,6 +545,7 @@ impl PartitionLog {
         let upto = self.log_end_offset();
         let sealed = !self.pending_files.is_empty();
         let mut files = std::mem::take(&mut self.pending_files);
+        let sealed_files = files.len();
         files.push(self.active().file().clone());
         let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
         let due = now_ms - self.last_checkpoint_ms
@@ -549,6 +558,7 @@ impl PartitionLog {
         self.first_unflushed_ms = None;
         SyncPlan {
             files,
+            sealed: sealed_files,
             dir,
             upto,
             snapshot: self.pending_snapshot.take(),

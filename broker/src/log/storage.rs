@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::log::limits::PREALLOCATE_BYTES;
+
 /// One append-only file.
 ///
 /// Reads may run concurrently with one appender; the log serialises appends and truncations.
@@ -48,6 +50,11 @@ pub trait Storage: Send + Sync + Debug {
     fn map(&self) -> io::Result<Option<memmap2::Mmap>> {
         Ok(None)
     }
+    /// Gives back disk space reserved past the end (see [`FileStorage`]'s preallocation); called
+    /// when a segment is sealed, so a sealed file holds only its data.
+    fn release_unused(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// The open file behind this storage, when there is one: lets the server `sendfile` stored
     /// batches to a socket without copying them through memory.
     fn as_file(&self) -> Option<&File> {
@@ -76,12 +83,19 @@ pub trait Directory: Send + Sync + Debug {
 }
 
 /// A real file opened for appending.
+///
+/// Appends reserve the file's blocks ahead of the data, up to [`PREALLOCATE_BYTES`] at a time
+/// (`fallocate` with `FALLOC_FL_KEEP_SIZE`: the length stays the data's). Without it ext4 allocates
+/// blocks at writeback (delayed allocation), and appends to the file wait behind that allocation:
+/// writes of 1 MB took 30-120 ms while a sealed segment was being synced. Where `fallocate` is not
+/// supported (or the disk is full) appends go on without it.
 #[derive(Debug)]
 pub struct FileStorage {
     file: File,
     len: AtomicU64,
-    /// Serialises appends with truncation so `len` stays exact.
-    write: Mutex<()>,
+    /// Serialises appends with truncation so `len` stays exact; holds the end of the reserved
+    /// blocks (`u64::MAX`: reservation unsupported, not tried again).
+    write: Mutex<u64>,
 }
 
 impl FileStorage {
@@ -96,8 +110,40 @@ impl FileStorage {
         Ok(FileStorage {
             file,
             len: AtomicU64::new(len),
-            write: Mutex::new(()),
+            write: Mutex::new(len),
         })
+    }
+
+    /// Reserves blocks past `end`: as many as the file already holds (so a small partition's
+    /// segment reserves little), at least 1 MiB and at most [`PREALLOCATE_BYTES`].
+    fn reserve(&self, reserved: &mut u64, end: u64) {
+        use std::os::fd::AsRawFd;
+        if end <= *reserved {
+            return;
+        }
+        const MIB: u64 = 1024 * 1024;
+        let ahead = end.clamp(MIB, PREALLOCATE_BYTES);
+        let target = (end + ahead).div_ceil(MIB) * MIB;
+        let (Ok(from), Ok(len)) = (
+            libc::off_t::try_from(*reserved),
+            libc::off_t::try_from(target - *reserved),
+        ) else {
+            *reserved = u64::MAX;
+            return;
+        };
+        // SAFETY: fallocate on a descriptor owned by `self.file`, with in-range arguments; it
+        // touches no memory of ours.
+        let r =
+            unsafe { libc::fallocate(self.file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, from, len) };
+        if r == 0 {
+            *reserved = target;
+        } else {
+            tracing::debug!(
+                "fallocate failed, appending without reserving blocks: {}",
+                io::Error::last_os_error()
+            );
+            *reserved = u64::MAX;
+        }
     }
 }
 
@@ -146,8 +192,12 @@ impl Storage for FileStorage {
     }
 
     fn append(&self, bufs: &[IoSlice<'_>]) -> io::Result<()> {
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reserved = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let total: usize = bufs.iter().map(|b| b.len()).sum();
+        self.reserve(
+            &mut reserved,
+            self.len.load(Ordering::Acquire) + total as u64,
+        );
         let mut owned: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).copied().collect();
         let mut slices: &mut [IoSlice<'_>] = &mut owned;
         let mut file = &self.file;
@@ -174,9 +224,25 @@ impl Storage for FileStorage {
     }
 
     fn truncate(&self, len: u64) -> io::Result<()> {
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reserved = self.write.lock().unwrap_or_else(|p| p.into_inner());
         self.file.set_len(len)?;
         self.len.store(len, Ordering::Release);
+        // Cutting the file also frees the blocks reserved past the new end.
+        if *reserved != u64::MAX {
+            *reserved = len;
+        }
+        Ok(())
+    }
+
+    fn release_unused(&self) -> io::Result<()> {
+        let mut reserved = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        if *reserved == u64::MAX || *reserved <= self.len.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let len = self.len.load(Ordering::Acquire);
+        // ftruncate to the current length frees the blocks reserved past it.
+        self.file.set_len(len)?;
+        *reserved = len;
         Ok(())
     }
 
@@ -294,5 +360,30 @@ mod tests {
         d.sync().unwrap();
         assert_eq!(d.list().unwrap(), vec!["b".to_string()]);
         assert_eq!(&f.map().unwrap().unwrap()[..], b"hello!");
+    }
+
+    /// Reserved blocks never show in the file's length, before or after a seal, a truncation
+    /// or a reopen.
+    #[test]
+    fn reserving_blocks_keeps_the_length_of_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = FileDirectory::create(dir.path()).unwrap();
+        let f = d.open("seg", true).unwrap();
+        let chunk = vec![5u8; 300_000];
+        for _ in 0..10 {
+            f.append(&[IoSlice::new(&chunk)]).unwrap();
+        }
+        let path = dir.path().join("seg");
+        assert_eq!(f.len(), 3_000_000);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 3_000_000);
+        f.truncate(1_000_000).unwrap();
+        f.append(&[IoSlice::new(b"tail")]).unwrap();
+        f.release_unused().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 1_000_004);
+        let again = d.open("seg", false).unwrap();
+        assert_eq!(again.len(), 1_000_004);
+        let mut tail = [0u8; 4];
+        again.read_at(1_000_000, &mut tail).unwrap();
+        assert_eq!(&tail, b"tail");
     }
 }
