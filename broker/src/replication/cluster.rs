@@ -181,12 +181,7 @@ impl Shared {
             self.reconcile_partition(&tp, p, topic.id, &topic.configs);
         }
         let now = now_ms();
-        let ineligible: std::collections::BTreeSet<NodeId> = state
-            .brokers
-            .values()
-            .filter(|b| b.fenced || b.shutting_down)
-            .map(|b| b.id)
-            .collect();
+        let ineligible = state.ineligible_brokers();
         let proposals: Vec<_> = {
             let known = lock(&self.known);
             known

@@ -9,7 +9,7 @@
 //! leader until it returns); an ISR change from a leader is applied only if its leader epoch and
 //! partition epoch are current, and may add only unfenced brokers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -200,6 +200,15 @@ impl ClusterState {
                 .enumerate()
                 .map(move |(i, p)| (TopicPartition::new(name.clone(), i as i32), p))
         })
+    }
+
+    /// Brokers that may not join an ISR now: fenced or shutting down.
+    pub fn ineligible_brokers(&self) -> BTreeSet<NodeId> {
+        self.brokers
+            .iter()
+            .filter(|(_, b)| b.fenced || b.shutting_down)
+            .map(|(&id, _)| id)
+            .collect()
     }
 
     fn eligible(&self, id: NodeId) -> bool {

@@ -85,6 +85,10 @@ pub struct LeaderState {
     min_insync: usize,
     pending: Option<PendingIsr>,
     followers: BTreeMap<NodeId, FollowerProgress>,
+    /// Brokers the metadata says are fenced or shutting down: never proposed for the ISR and not
+    /// counted by a pending proposal (the controller would refuse them, and counting a dead
+    /// member would hold every acks=all write; KIP-841). See [`Self::set_ineligible`].
+    ineligible: BTreeSet<NodeId>,
     high_watermark: i64,
     epoch_start_offset: i64,
     log_end_offset: i64,
@@ -92,8 +96,6 @@ pub struct LeaderState {
     waiting: VecDeque<(AckId, i64)>,
     next_ack_id: AckId,
     completed: Vec<(AckId, Result<(), ReplicaError>)>,
-    /// Brokers the controller would refuse to add to an ISR (fenced, or in controlled shutdown).
-    ineligible: BTreeSet<NodeId>,
 }
 
 impl LeaderState {
@@ -141,6 +143,7 @@ impl LeaderState {
             min_insync: state.min_insync.max(1),
             pending: None,
             followers,
+            ineligible: BTreeSet::new(),
             high_watermark: high_watermark.min(log_end_offset),
             epoch_start_offset: log_end_offset,
             log_end_offset,
@@ -148,7 +151,6 @@ impl LeaderState {
             waiting: VecDeque::new(),
             next_ack_id: 0,
             completed: Vec::new(),
-            ineligible: BTreeSet::new(),
         };
         leader.isr.insert(me);
         leader.advance_high_watermark();

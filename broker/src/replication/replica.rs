@@ -9,7 +9,7 @@
 //!   leader's offsets and epochs, then start a group commit so the next fetch reports the new
 //!   durable offset).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -271,7 +271,7 @@ impl LeaderReplica {
     }
 
     /// Brokers the controller would not add to an ISR now (see [`LeaderState::set_ineligible`]).
-    pub fn set_ineligible(&self, ineligible: std::collections::BTreeSet<NodeId>) {
+    pub fn set_ineligible(&self, ineligible: BTreeSet<NodeId>) {
         let mut inner = lock(&self.inner);
         inner.state.set_ineligible(ineligible);
         inner.complete(&self.hw);

@@ -167,6 +167,23 @@ fn lagging_follower_is_proposed_out_and_a_caught_up_one_back_in() {
     assert_eq!(l.maximal_isr().len(), 3);
 }
 
+/// A broker that handed its leadership over in a clean shutdown may fetch once more on its way
+/// out: it must not be proposed back into the ISR (the controller would refuse, and the pending
+/// proposal would keep it counted toward the HW, holding every acks=all write while it is gone).
+#[test]
+fn a_caught_up_broker_that_is_shutting_down_is_not_proposed() {
+    let mut l = leader(&[1, 2], 20);
+    l.on_synced(20);
+    l.set_ineligible([3].into_iter().collect());
+    l.on_fetch(100, &fetch(2, 20, 5, 20), &cache()).unwrap();
+    l.on_fetch(100, &fetch(3, 20, 5, 20), &cache()).unwrap();
+    assert_eq!(l.tick(200), None, "3 is caught up but shutting down");
+    assert_eq!(l.high_watermark(), 20, "only the ISR holds the HW");
+    l.set_ineligible(BTreeSet::new());
+    let grow = l.tick(300).expect("3 is eligible again");
+    assert_eq!(grow.new_isr, vec![1, 2, 3]);
+}
+
 #[test]
 fn resigning_fails_waiting_acks() {
     let mut l = leader(&[1, 2], 10);
