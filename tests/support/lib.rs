@@ -11,12 +11,18 @@
 //! - [`run`]: a command with stdin, a deadline and captured output; [`ChildGuard`]: a background
 //!   process killed on drop.
 //! - [`wait_until`]: poll a condition until it holds or a deadline passes.
+//! - [`Cluster`]: several `sluiced` forming one cluster (`--peers`), optionally with every
+//!   broker-to-broker link through a cuttable [`Proxy`] for network-partition tests.
 #![warn(missing_docs)]
 
 mod broker;
 mod clients;
+mod cluster;
+mod proxy;
 mod wait;
 
 pub use broker::{bin_path, Broker, BrokerBuilder};
 pub use clients::{kcat, python, python_script, run, workspace_root, ChildGuard, Output};
+pub use cluster::{partition_view, wait_partition, Cluster, ClusterBuilder, PartitionView};
+pub use proxy::Proxy;
 pub use wait::{wait_until, wait_until_async};

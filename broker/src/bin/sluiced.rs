@@ -4,7 +4,8 @@
 //! registry, partition logs), prints `sluiced listening on HOST:PORT` on stdout once it accepts
 //! connections, and serves until SIGTERM or SIGINT, then shuts down gracefully (stop accepting,
 //! finish in-flight requests, flush, clean-shutdown marker) and exits 0. A second signal during
-//! shutdown exits at once. Logs go to stderr through `tracing`; `RUST_LOG` sets the level.
+//! shutdown exits at once. Logs go to stderr through `tracing`; `RUST_LOG` sets the level (default
+//! `info`, with the metadata Raft library's own logs off).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -16,11 +17,16 @@ use sluice_broker::server::daemon::Server;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
+/// The log filter without `RUST_LOG`. openraft reports every failed RPC to an unreachable peer
+/// (several lines a second while a node is down) and its elections at info: Sluice logs the
+/// cluster-level events itself, so openraft is quiet unless asked (`RUST_LOG=info,openraft=info`).
+const LOG_DEFAULT: &str = "info,openraft=off";
+
 fn main() -> ExitCode {
     let flags = Flags::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(LOG_DEFAULT)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

@@ -10,8 +10,9 @@
 //!   [`Leaders`]) or follower (a [`run_follower`] task) of each assigned partition on every newer
 //!   leader epoch, takes ISR updates, and sends the leaders' ISR proposals to the controller.
 //!
-//! The Kafka-facing side (Produce, Fetch and Metadata handlers in `server`) reads [`Self::leaders`]
-//! and [`Self::state`]; that wiring is not written yet.
+//! The Kafka-facing side (`server::Broker` and `server::handlers::replicated`) reads
+//! [`ClusterNode::leader`] and [`ClusterNode::state`], proposes topic changes with
+//! [`ClusterNode::propose_retrying`], and on SIGTERM calls [`ClusterNode::hand_over`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -180,18 +181,31 @@ impl Shared {
             self.reconcile_partition(&tp, p, topic.id, &topic.configs);
         }
         let now = now_ms();
+        let ineligible: std::collections::BTreeSet<NodeId> = state
+            .brokers
+            .values()
+            .filter(|b| b.fenced || b.shutting_down)
+            .map(|b| b.id)
+            .collect();
         let proposals: Vec<_> = {
             let known = lock(&self.known);
             known
                 .keys()
                 .filter_map(|tp| self.leaders.get(tp))
-                .filter_map(|l| l.tick(now).map(|a| (l, a)))
+                .filter_map(|l| {
+                    l.set_ineligible(ineligible.clone());
+                    l.tick(now).map(|a| (l, a))
+                })
                 .collect()
         };
         for (leader, alter) in proposals {
             match self.propose(MetadataCommand::AlterPartition(alter)).await {
                 Ok(Ok(CommandOutcome::Partition(state))) => {
                     leader.update_state(&state);
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "ISR change refused by the controller");
+                    leader.on_alter_rejected();
                 }
                 _ => leader.on_alter_rejected(),
             }

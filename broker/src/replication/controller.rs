@@ -536,6 +536,12 @@ impl Liveness {
                 .last_heard
                 .entry(b.id)
                 .or_insert((b.incarnation, first_seen));
+            if heard.0 != b.incarnation && heard.1 < first_seen {
+                // A newly registered incarnation not heard from yet (its heartbeats start once
+                // the registration is committed): it gets the first-seen grace, not a fence
+                // for the silence of the process it replaced.
+                *heard = (b.incarnation, first_seen);
+            }
             let alive = heard.0 == b.incarnation
                 && now_ms.saturating_sub(heard.1) <= self.session_timeout_ms;
             if b.fenced && alive && !b.shutting_down {

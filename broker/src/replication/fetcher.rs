@@ -198,6 +198,9 @@ pub async fn run_follower(
     mut stop: watch::Receiver<bool>,
 ) {
     let backoff = Duration::from_millis(REPLICA_FETCH_BACKOFF_MS);
+    // Failures in a row: the first is a warning, the rest (every backoff while a leader is down)
+    // are debug lines, and the recovery is noted once.
+    let mut failures: u32 = 0;
     while !*stop.borrow() {
         let step = async {
             let Some(req) = follower.poll_fetch(now_ms()).map_err(|e| e.to_string())? else {
@@ -207,6 +210,9 @@ pub async fn run_follower(
                 .await
                 .map_err(|e| e.to_string())?;
             let refused = resp.result.is_err();
+            if let Err(e) = &resp.result {
+                tracing::debug!(%tp, error = %e, "fetch refused by the leader");
+            }
             match follower
                 .on_fetch_response(now_ms(), resp)
                 .await
@@ -228,6 +234,10 @@ pub async fn run_follower(
             r = step => r,
             _ = stop.changed() => return,
         };
+        if progressed.is_ok() && failures > 0 {
+            tracing::info!(%tp, failures, "follower fetching again");
+            failures = 0;
+        }
         match progressed {
             Ok(true) => {}
             Ok(false) => {
@@ -237,7 +247,12 @@ pub async fn run_follower(
                 }
             }
             Err(e) => {
-                tracing::warn!(%tp, error = %e, "follower fetch failed; retrying");
+                if failures == 0 {
+                    tracing::warn!(%tp, error = %e, "follower fetch failed; retrying");
+                } else {
+                    tracing::debug!(%tp, error = %e, failures, "follower fetch failed; retrying");
+                }
+                failures = failures.saturating_add(1);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return,

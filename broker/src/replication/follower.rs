@@ -155,6 +155,9 @@ impl FollowerState {
                 return FollowerAction::Backoff(e);
             }
         };
+        // What this follower knew to be committed before this answer: the leader's high
+        // watermark in the same answer covers the leader's log, not the tail being cut here.
+        let known_committed = self.leader_high_watermark;
         self.leader_high_watermark = self.leader_high_watermark.max(data.high_watermark);
         if let Some(div) = data.diverging {
             let ours = if div.epoch == UNDEFINED_EPOCH {
@@ -166,8 +169,8 @@ impl FollowerState {
                 .map_or(div.end_offset, |o| o.end_offset.min(div.end_offset))
                 .min(log.log_end_offset)
                 .max(0);
-            if offset < self.leader_high_watermark.min(log.log_end_offset) {
-                tracing::error!(tp = %self.tp, offset, hw = self.leader_high_watermark,
+            if offset < known_committed.min(log.log_end_offset) {
+                tracing::error!(tp = %self.tp, offset, hw = known_committed,
                     "truncating below the high watermark: committed records would be lost");
             }
             return FollowerAction::Truncate { offset };

@@ -92,6 +92,8 @@ pub struct LeaderState {
     waiting: VecDeque<(AckId, i64)>,
     next_ack_id: AckId,
     completed: Vec<(AckId, Result<(), ReplicaError>)>,
+    /// Brokers the controller would refuse to add to an ISR (fenced, or in controlled shutdown).
+    ineligible: BTreeSet<NodeId>,
 }
 
 impl LeaderState {
@@ -146,6 +148,7 @@ impl LeaderState {
             waiting: VecDeque::new(),
             next_ack_id: 0,
             completed: Vec::new(),
+            ineligible: BTreeSet::new(),
         };
         leader.isr.insert(me);
         leader.advance_high_watermark();
@@ -304,6 +307,20 @@ impl LeaderState {
         })
     }
 
+    /// The brokers the controller considers ineligible for ISR membership right now (fenced or
+    /// shutting down), from the latest metadata. They are not proposed for expansion, and a
+    /// pending expansion stops counting them for the high watermark: the controller refuses to
+    /// add an ineligible broker, so counting it would only hold the HW (and acks=all) at its last
+    /// durable offset, forever if it is gone.
+    pub fn set_ineligible(&mut self, ineligible: BTreeSet<NodeId>) {
+        if let Some(p) = &mut self.pending {
+            p.counted
+                .retain(|id| !ineligible.contains(id) || self.isr.contains(id));
+        }
+        self.ineligible = ineligible;
+        self.advance_high_watermark();
+    }
+
     /// Periodic work: proposes an ISR change (or re-sends an unanswered one) to the controller.
     pub fn tick(&mut self, now_ms: u64) -> Option<AlterPartition> {
         let mut new_isr = self.isr.clone();
@@ -315,6 +332,7 @@ impl LeaderState {
                 new_isr.remove(&id);
             } else if !in_isr
                 && !lagging
+                && !self.ineligible.contains(&id)
                 && p.durable_offset >= self.high_watermark
                 && p.log_end_offset
                     .is_some_and(|leo| leo >= self.epoch_start_offset)
@@ -326,9 +344,16 @@ impl LeaderState {
         let retry_due = |p: &PendingIsr| {
             now_ms.saturating_sub(p.sent_at_ms) >= self.config.alter_partition_retry_ms
         };
+        let unchanged = new_isr.iter().copied().eq(self.isr.iter().copied());
         match &mut self.pending {
             // Nothing to change and nothing outstanding.
-            None if new_isr.iter().copied().eq(self.isr.iter().copied()) => return None,
+            None if unchanged => return None,
+            // Nothing to change, and what is pending no longer counts anyone outside the ISR
+            // (its additions became ineligible): drop it rather than re-send it.
+            Some(p) if unchanged && p.counted.iter().all(|id| self.isr.contains(id)) => {
+                self.pending = None;
+                return None;
+            }
             // The same proposal: re-send once the answer is overdue (lost, or refused because a
             // member was not eligible yet).
             Some(p) if p.request.new_isr == new_isr => {

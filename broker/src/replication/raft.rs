@@ -7,7 +7,8 @@
 //! - [`state_machine::StateMachine`]: applies commands to a [`ClusterState`], publishes each new
 //!   state on a `tokio::sync::watch` channel, and snapshots to `raft-snapshot` (atomic file).
 //! - [`mem_network::MemRouter`]: an in-process transport between Raft nodes (tests, and several
-//!   nodes in one process); a TCP transport for `sluiced --peers` is not written yet.
+//!   nodes in one process); `sluiced --peers` uses the TCP transport in
+//!   `peer::transport` (`TcpRaftNetwork`).
 //!
 //! Entry point: [`open_node`] then, once on one node of a new cluster, `raft.initialize(..)`;
 //! propose with [`propose`].

@@ -270,6 +270,13 @@ impl LeaderReplica {
         out
     }
 
+    /// Brokers the controller would not add to an ISR now (see [`LeaderState::set_ineligible`]).
+    pub fn set_ineligible(&self, ineligible: std::collections::BTreeSet<NodeId>) {
+        let mut inner = lock(&self.inner);
+        inner.state.set_ineligible(ineligible);
+        inner.complete(&self.hw);
+    }
+
     /// The controller's answer to an AlterPartition was a refusal.
     pub fn on_alter_rejected(&self) {
         lock(&self.inner).state.on_alter_rejected();

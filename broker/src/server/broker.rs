@@ -240,6 +240,19 @@ impl Broker {
         }
     }
 
+    /// A fetch above this offset is OFFSET_OUT_OF_RANGE: the high watermark on a single node
+    /// (where it is the log end), the log end in a cluster, where the high watermark can trail
+    /// the end for a moment (a new leader waits for its followers) without the offsets between
+    /// being invalid.
+    pub fn fetchable_end(&self, partition: &Partition, high_watermark: i64) -> i64 {
+        match self.cluster() {
+            Some(_) => partition
+                .log_end_offset()
+                .map_or(high_watermark, |end| end.max(high_watermark)),
+            None => high_watermark,
+        }
+    }
+
     /// The effective log config of a topic: broker defaults, then the topic's overrides.
     pub fn topic_log_config(
         &self,

@@ -53,6 +53,14 @@ impl Handlers {
     }
 
     async fn route(&self, header: &RequestHeader, request: Request) -> Outcome {
+        if let (Some(cluster), Request::FindCoordinator(req)) = (self.broker.cluster(), &request) {
+            // In a cluster every node names the same group coordinator.
+            if req.key_type == 0 {
+                return Outcome::Respond(Response::FindCoordinator(
+                    super::handlers::find_group_coordinator(cluster),
+                ));
+            }
+        }
         if is_group_request(&request) {
             let groups = self.broker.group_service();
             return Outcome::Respond(groups.handle(header, request).await);

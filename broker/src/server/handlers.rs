@@ -12,6 +12,7 @@ mod records;
 mod replicated;
 mod topics;
 
+pub(crate) use replicated::find_group_coordinator;
 pub(crate) use topics::delete_topic_files;
 
 use sluice_protocol::wire::ErrorCode;

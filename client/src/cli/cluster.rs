@@ -217,7 +217,7 @@ pub fn table(s: &ClusterStatus) -> String {
         s.controller.map_or("none".to_string(), |c| c.to_string())
     ));
     out.push_str(&format!(
-        "{:<6}{:<24}{:<24}{:<10}{:<12}{}\n",
+        "{:<6}{:<24}{:<24}{:<13}{:<12}{}\n",
         "NODE", "CLIENT", "PEER", "STATE", "ROLE", "LEADS"
     ));
     for n in &s.nodes {
@@ -227,7 +227,7 @@ pub fn table(s: &ClusterStatus) -> String {
             (false, _) => "down",
         };
         out.push_str(&format!(
-            "{:<6}{:<24}{:<24}{:<10}{:<12}{}\n",
+            "{:<6}{:<24}{:<24}{:<13}{:<12}{}\n",
             n.id,
             n.client_addr.as_deref().unwrap_or("-"),
             n.peer_addr.as_deref().unwrap_or("-"),

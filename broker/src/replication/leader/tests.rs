@@ -173,3 +173,35 @@ fn resigning_fails_waiting_acks() {
     let id = l.register_ack(11);
     assert_eq!(l.resign(), vec![(id, Err(ReplicaError::NotLeader))]);
 }
+
+/// Found by the rolling-restart test: a broker in controlled shutdown left the ISR, but the new
+/// leader still saw it as caught up and proposed adding it back. The controller refused (it is
+/// shutting down), yet the pending proposal kept counting it for the high watermark, so the HW,
+/// and every acks=all produce, waited for a broker that was gone.
+#[test]
+fn an_ineligible_broker_is_neither_proposed_nor_counted() {
+    let mut l = leader(&[1, 2], 20);
+    l.on_fetch(1, &fetch(2, 20, 5, 20), &cache()).unwrap();
+    l.on_fetch(1, &fetch(3, 15, 5, 15), &cache()).unwrap();
+    assert_eq!(l.high_watermark(), 20);
+    // 3 caught up: the leader proposes it, and from now on counts it.
+    l.on_fetch(2, &fetch(3, 20, 5, 20), &cache()).unwrap();
+    let alter = l.tick(3).expect("expansion");
+    assert_eq!(alter.new_isr, vec![1, 2, 3]);
+    l.on_append(30);
+    l.on_synced(30);
+    l.on_fetch(4, &fetch(2, 30, 5, 30), &cache()).unwrap();
+    assert_eq!(
+        l.high_watermark(),
+        20,
+        "3 is counted while its expansion is pending"
+    );
+    // 3 goes into controlled shutdown: no longer counted, never proposed again.
+    l.set_ineligible([3].into_iter().collect());
+    assert_eq!(l.high_watermark(), 30);
+    assert!(
+        l.tick(1_000).is_none(),
+        "no proposal for an ineligible broker"
+    );
+    assert_eq!(l.maximal_isr().into_iter().collect::<Vec<_>>(), vec![1, 2]);
+}

@@ -1,6 +1,6 @@
 //! An in-process transport between metadata Raft nodes: each call goes straight to the target
-//! node's handle. Nodes can be cut off to simulate a partition. Used by the tests; a real cluster
-//! needs a TCP transport (not written yet).
+//! node's handle. Nodes can be cut off to simulate a partition. Used by the tests; `sluiced` uses
+//! `peer::transport::TcpRaftNetwork`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

@@ -148,7 +148,11 @@ fn read_pass(broker: &Broker, req: &FetchRequest) -> FetchPass {
             data.high_watermark = high_watermark;
             data.last_stable_offset = high_watermark;
             data.log_start_offset = log_start;
-            if fetch.fetch_offset < log_start || fetch.fetch_offset > high_watermark {
+            // Out of range above means past the log's end: between the high watermark and the
+            // end (a new leader's HW catching up) the answer is empty, as in Kafka.
+            if fetch.fetch_offset < log_start
+                || fetch.fetch_offset > broker.fetchable_end(&log, high_watermark)
+            {
                 data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.as_i16();
                 has_error = true;
             } else if fetch.fetch_offset < high_watermark && budget > 0 {

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_protocol::wire::messages::create_topics::CreatableTopic;
+use sluice_protocol::wire::messages::find_coordinator::FindCoordinatorResponse;
 use sluice_protocol::wire::messages::metadata::{
     MetadataRequest, MetadataResponse, MetadataResponseBroker, MetadataResponsePartition,
     MetadataResponseTopic,
@@ -33,7 +34,7 @@ use crate::replication::cluster::{ClusterError, ClusterNode};
 use crate::replication::controller::{
     ClusterState, CommandOutcome, MetadataCommand, MetadataError, TopicInfo,
 };
-use crate::replication::limits::PRODUCER_ID_NODE_STRIDE;
+use crate::replication::limits::{MIN_INSYNC_REPLICAS_REPLICATED, PRODUCER_ID_NODE_STRIDE};
 use crate::replication::message::TopicPartition;
 use crate::replication::replica::ReplicaAppendError;
 use crate::server::broker::Broker;
@@ -350,9 +351,29 @@ impl Handlers {
         name: &str,
         partitions: i32,
         replication_factor: usize,
-        configs: BTreeMap<String, String>,
+        mut configs: BTreeMap<String, String>,
     ) -> Result<(), TopicFailure> {
         validate_new_topic(&self.broker, name, partitions, &configs)?;
+        if replication_factor >= 2 && !configs.contains_key("min.insync.replicas") {
+            // Stated explicitly, so that DescribeConfigs shows what the controller enforces.
+            configs.insert(
+                "min.insync.replicas".to_string(),
+                MIN_INSYNC_REPLICAS_REPLICATED.to_string(),
+            );
+        }
+        if replication_factor <= cluster.config().peers.len() {
+            // Just after start-up the brokers may not have registered yet: give them a moment
+            // rather than refusing a replication factor the cluster can satisfy.
+            cluster
+                .wait_applied(APPLY_DEADLINE, |s| {
+                    s.brokers
+                        .values()
+                        .filter(|b| !b.fenced && !b.shutting_down)
+                        .count()
+                        >= replication_factor
+                })
+                .await;
+        }
         let cmd = MetadataCommand::CreateTopic {
             name: name.to_string(),
             partitions,
@@ -388,6 +409,37 @@ impl Handlers {
             .wait_applied(APPLY_DEADLINE, |s| !s.topics.contains_key(name))
             .await;
         Ok(())
+    }
+}
+
+/// FindCoordinator for a consumer group in a cluster: every node gives the same answer, the
+/// lowest-numbered live broker, so all members of a group meet at one coordinator whichever
+/// broker they ask. (Committed offsets are not replicated yet: if that broker dies, its groups
+/// move to the next one without their offsets.)
+pub(crate) fn find_group_coordinator(cluster: &Arc<ClusterNode>) -> FindCoordinatorResponse {
+    let state = cluster.state().borrow().clone();
+    let chosen = state
+        .brokers
+        .values()
+        .filter(|b| !b.fenced && !b.shutting_down)
+        .find_map(|b| host_port(&b.client_addr).map(|(host, port)| (b.id, host, port)));
+    match chosen {
+        Some((node_id, host, port)) => FindCoordinatorResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::NONE.as_i16(),
+            error_message: None,
+            node_id,
+            host,
+            port,
+        },
+        None => FindCoordinatorResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::COORDINATOR_NOT_AVAILABLE.as_i16(),
+            error_message: Some("no live broker registered yet".to_string()),
+            node_id: -1,
+            host: String::new(),
+            port: -1,
+        },
     }
 }
 

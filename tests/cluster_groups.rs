@@ -1,0 +1,116 @@
+//! Consumer groups on a cluster, through the `sluice` CLI: every node names the same group
+//! coordinator, so a group consumed once through one broker and again through another resumes
+//! from the offsets it committed, and `sluice cluster status` reports every node.
+
+use std::process::Command;
+use std::time::Duration;
+
+use sluice_tests::{bin_path, run, wait_partition, Cluster, Output};
+
+const TOPIC: &str = "clicks";
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn sluice(brokers: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let out = run(
+        Command::new(bin_path("sluice"))
+            .arg("--brokers")
+            .arg(brokers)
+            .args(args),
+        stdin,
+        DEADLINE,
+    );
+    assert_eq!(
+        out.code,
+        Some(0),
+        "sluice {args:?} failed: {}\n{}",
+        out.stderr,
+        out.stdout_text()
+    );
+    out
+}
+
+fn lines(from: usize, to: usize) -> Vec<u8> {
+    (from..to)
+        .map(|i| format!("c{i}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_resumes_through_any_broker() {
+    let cluster = Cluster::builder()
+        .arg("--group-config=group.initial.rebalance.delay.ms=0")
+        .start();
+    let [one, two, three] = [1, 2, 3].map(|id| cluster.node(id).bootstrap());
+    tokio::task::block_in_place(|| {
+        sluice(
+            &one,
+            &[
+                "topic",
+                "create",
+                TOPIC,
+                "--partitions",
+                "2",
+                "--replicas",
+                "3",
+            ],
+            b"",
+        )
+    });
+    let all = cluster.running_addrs();
+    for p in 0..2 {
+        wait_partition(&all, TOPIC, p, DEADLINE, "a leader and a full ISR", |v| {
+            v.leader > 0 && v.isr.len() == 3
+        })
+        .await;
+    }
+    tokio::task::block_in_place(|| {
+        sluice(&two, &["produce", TOPIC, "--acks", "all"], &lines(0, 100));
+        let first = sluice(
+            &three,
+            &[
+                "consume",
+                TOPIC,
+                "--group",
+                "g",
+                "--from-beginning",
+                "--exit-at-end",
+            ],
+            b"",
+        );
+        assert_eq!(first.stdout_text().lines().count(), 100, "{}", first.stderr);
+        sluice(&one, &["produce", TOPIC, "--acks", "all"], &lines(100, 150));
+        // Through another broker: the same coordinator, so only what was not consumed yet.
+        let second = sluice(
+            &two,
+            &[
+                "consume",
+                TOPIC,
+                "--group",
+                "g",
+                "--from-beginning",
+                "--exit-at-end",
+            ],
+            b"",
+        );
+        let mut got: Vec<String> = second.stdout_text().lines().map(str::to_string).collect();
+        got.sort();
+        let mut want: Vec<String> = (100..150).map(|i| format!("c{i}")).collect();
+        want.sort();
+        assert_eq!(got, want, "{}", second.stderr);
+
+        let status = sluice(&one, &["cluster", "status", "--json"], b"").stdout_text();
+        let status: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
+        let nodes = status["nodes"].as_array().expect("nodes");
+        assert_eq!(nodes.len(), 3, "{status}");
+        assert!(
+            nodes
+                .iter()
+                .all(|n| n["alive"] == true && n["answering"] == true),
+            "{status}"
+        );
+        let controller = status["controller"].as_i64().expect("a controller");
+        assert!((1..=3).contains(&controller), "{status}");
+        assert_eq!(status["partitions"], 2, "{status}");
+    });
+}
