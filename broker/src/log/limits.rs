@@ -64,3 +64,7 @@ const _: () = assert!(HEADER_WALK_WINDOW_BYTES >= crate::log::batch::HEADER_BYTE
 /// smaller files reserve as much as they hold): large enough that reserving is rare (one call per
 /// 32 appends of 1 MB), small enough that an idle partition's active segment wastes little disk.
 pub const PREALLOCATE_BYTES: u64 = 32 * 1024 * 1024;
+/// Dirty bytes a segment file may gather before its writeback is started in the background (see
+/// `Storage::start_writeback`): big enough for large sequential writes, small enough that a seal's
+/// fdatasync finds little to flush.
+pub const WRITEBACK_CHUNK_BYTES: u64 = 16 * 1024 * 1024;

@@ -13,9 +13,12 @@
 //!
 //! The log core sits behind a `std::sync::Mutex` held only for bookkeeping and page-cache writes;
 //! reads copy out of the file after releasing it, fsyncs run on the blocking pool through
-//! [`GroupCommit`]. A partition whose data turned out corrupt (or whose fsync failed) is offline:
+//! [`GroupCommit`]. Every [`WRITEBACK_CHUNK_BYTES`] appended, the active segment's writeback is
+//! started in the background, so a seal's fdatasync is not a gigabyte burst that starves the
+//! disk (and the appends behind it). A partition whose data turned out corrupt (or whose fsync failed) is offline:
 //! every call returns the `Offline` error naming the file and position.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -27,8 +30,16 @@ use crate::log::config::{FlushPolicy, LogConfig};
 use crate::log::error::{LogError, LogResult};
 use crate::log::group_commit::{GroupCommit, Wait};
 use crate::log::leader_epoch::LeaderEpochCache;
+use crate::log::limits::WRITEBACK_CHUNK_BYTES;
 use crate::log::partition_log::{AppendInfo, PartitionLog};
 use crate::log::read::{ReadOutcome, ReadPlan, ReadResult, SendChunk};
+use crate::log::storage::Storage;
+
+/// The active segment's file when it has gathered [`WRITEBACK_CHUNK_BYTES`] of dirty data.
+fn dirty_active(log: &PartitionLog) -> Option<Arc<dyn Storage>> {
+    let file = log.active().file();
+    (file.dirty_bytes() >= WRITEBACK_CHUNK_BYTES).then(|| Arc::clone(file))
+}
 
 /// How durable an append must be before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +60,8 @@ pub struct Partition {
     commit: GroupCommit,
     end: watch::Sender<i64>,
     clock: Arc<dyn Clock>,
+    /// A background writeback of the active segment is running.
+    writing_back: Arc<AtomicBool>,
 }
 
 impl Partition {
@@ -68,6 +81,7 @@ impl Partition {
             commit: GroupCommit::new(durable),
             end: watch::Sender::new(end),
             clock,
+            writing_back: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -87,6 +101,7 @@ impl Partition {
             commit,
             end: watch::Sender::new(0),
             clock,
+            writing_back: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -133,10 +148,12 @@ impl Partition {
         durability: Durability,
     ) -> LogResult<AppendInfo> {
         let now = self.clock.now_ms();
-        let (info, policy, flush_due) = self.with_log(|log| {
+        let (info, policy, flush_due, dirty) = self.with_log(|log| {
             let info = log.append_leader(&batches, leader_epoch, now)?;
-            Ok((info, log.config().flush_policy(), log.flush_due(now)))
+            let dirty = dirty_active(log);
+            Ok((info, log.config().flush_policy(), log.flush_due(now), dirty))
         })?;
+        self.write_back(dirty);
         self.after_append(&info, policy, flush_due, durability)
             .await?;
         Ok(info)
@@ -145,10 +162,12 @@ impl Partition {
     /// Appends batches replicated from the leader, keeping their offsets.
     pub async fn append_as_follower(self: &Arc<Self>, batches: Bytes) -> LogResult<AppendInfo> {
         let now = self.clock.now_ms();
-        let (info, policy, flush_due) = self.with_log(|log| {
+        let (info, policy, flush_due, dirty) = self.with_log(|log| {
             let info = log.append_follower(&batches, now)?;
-            Ok((info, log.config().flush_policy(), log.flush_due(now)))
+            let dirty = dirty_active(log);
+            Ok((info, log.config().flush_policy(), log.flush_due(now), dirty))
         })?;
+        self.write_back(dirty);
         self.after_append(&info, policy, flush_due, Durability::PageCache)
             .await?;
         Ok(info)
@@ -191,6 +210,25 @@ impl Partition {
             }
             Ok(())
         }
+    }
+
+    /// Starts the active segment's writeback on the blocking pool (one at a time per partition),
+    /// off the append path: it only queues pages for writing, but can wait for room in the device's
+    /// queue.
+    fn write_back(&self, dirty: Option<Arc<dyn Storage>>) {
+        let Some(file) = dirty else { return };
+        if self.writing_back.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let running = Arc::clone(&self.writing_back);
+        let (topic, partition) = (self.topic.clone(), self.partition);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = file.start_writeback() {
+                // Only an early start of writeback failed; the next fdatasync reports real errors.
+                tracing::debug!(topic, partition, error = %e, "starting writeback failed");
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 
     /// Waits until everything below `target` is on disk, starting group commits as needed.
