@@ -138,11 +138,17 @@ impl Shared {
     }
 
     fn metadata_leader(&self) -> Option<NodeId> {
-        self.raft
-            .metrics()
-            .borrow()
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let leader = metrics
             .current_leader
-            .and_then(|l| NodeId::try_from(l).ok())
+            .and_then(|l| NodeId::try_from(l).ok())?;
+        // A node restarted from a term it led names itself until it hears from the new leader:
+        // it is not acting as leader then, so nobody is known yet.
+        if leader == self.me() && metrics.state != openraft::ServerState::Leader {
+            return None;
+        }
+        Some(leader)
     }
 
     /// Proposes through the metadata leader, wherever it is.
@@ -150,11 +156,20 @@ impl Shared {
         &self,
         cmd: MetadataCommand,
     ) -> Result<Result<CommandOutcome, MetadataError>, ClusterError> {
-        let leader = self
+        let mut leader = self
             .metadata_leader()
             .ok_or_else(|| ClusterError::NoController("no leader elected".into()))?;
         if leader == self.me() {
-            return Ok(raft::propose(&self.raft, cmd).await?);
+            // A node restarted from a term it led still names itself leader until it hears
+            // from the new one; the local Raft knows better and names the real leader.
+            match raft::propose(&self.raft, cmd.clone()).await {
+                Err(raft::MetadataRaftError::NotLeader { leader: Some(l) })
+                    if NodeId::try_from(l).is_ok_and(|l| l != self.me()) =>
+                {
+                    leader = NodeId::try_from(l).unwrap_or(leader);
+                }
+                result => return Ok(result?),
+            }
         }
         let client = self
             .client(leader)
