@@ -269,6 +269,20 @@ impl Partition {
         }
     }
 
+    /// Starts a sync if the log holds records no sync has covered yet: a log recovered after an
+    /// unclean stop is durable only up to its recovery point, and on an idle partition no append
+    /// would ever sync the rest. Replicas call this when they take a role and whenever a fetch
+    /// brings nothing, so their durable offset (which the high watermark and the ISR wait for)
+    /// catches up with their log end.
+    pub fn sync_unsynced_tail(self: &Arc<Self>) {
+        let unsynced = self
+            .log_end_offset()
+            .is_ok_and(|end| self.durable_offset() < end);
+        if unsynced {
+            self.kick_sync();
+        }
+    }
+
     /// One group commit; the caller holds the sync flag.
     async fn run_sync(self: Arc<Self>) {
         let now = self.clock.now_ms();

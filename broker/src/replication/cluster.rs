@@ -316,6 +316,8 @@ impl Shared {
                     let l = Arc::new(l);
                     let task = tokio::spawn(LeaderReplica::follow_durable(Arc::downgrade(&l)));
                     lock(&self.durable_tasks).insert(tp.clone(), task);
+                    // A leader's own durable offset bounds the high watermark.
+                    l.partition().sync_unsynced_tail();
                     self.leaders.insert(tp.clone(), l);
                 }
                 Err(e) => tracing::error!(%tp, error = %e, "cannot lead"),

@@ -420,6 +420,9 @@ impl FollowerReplica {
                 Ok(FollowerOutcome::Appended(self.partition.log_end_offset()?))
             }
             FollowerAction::Append { .. } | FollowerAction::Ignore | FollowerAction::Backoff(_) => {
+                // Already at the leader's end, perhaps with a tail recovered but never synced:
+                // the leader cannot count this replica in sync until it is durable.
+                self.partition.sync_unsynced_tail();
                 Ok(FollowerOutcome::Nothing)
             }
         }
