@@ -37,8 +37,8 @@ fn lines(from: usize, to: usize) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_resumes_through_any_broker() {
-    let cluster = Cluster::builder()
+async fn a_group_resumes_through_any_broker_and_after_its_coordinator_dies() {
+    let mut cluster = Cluster::builder()
         .arg("--group-config=group.initial.rebalance.delay.ms=0")
         .start();
     let [one, two, three] = [1, 2, 3].map(|id| cluster.node(id).bootstrap());
@@ -111,6 +111,64 @@ async fn a_group_resumes_through_any_broker() {
         );
         let controller = status["controller"].as_i64().expect("a controller");
         assert!((1..=3).contains(&controller), "{status}");
-        assert_eq!(status["partitions"], 2, "{status}");
+        // The topic's two and the replicated __consumer_offsets partition.
+        assert_eq!(status["partitions"], 3, "{status}");
+    });
+
+    // SIGKILL the group coordinator (the offsets partition's leader): the group's committed
+    // offsets must come back with the new leader, on another broker.
+    let coordinator = wait_partition(
+        &all,
+        "__consumer_offsets",
+        0,
+        DEADLINE,
+        "the offsets partition led with a full ISR",
+        |v| v.leader > 0 && v.isr.len() == 3,
+    )
+    .await
+    .leader;
+    cluster.node_mut(coordinator).kill9();
+    let survivors: Vec<i32> = [1, 2, 3]
+        .into_iter()
+        .filter(|&id| id != coordinator)
+        .collect();
+    let live = cluster.bootstrap_of(&survivors);
+    let live_addrs = cluster.addrs_of(&survivors);
+    wait_partition(
+        &live_addrs,
+        "__consumer_offsets",
+        0,
+        DEADLINE,
+        "a new leader of the offsets partition",
+        |v| v.leader > 0 && v.leader != coordinator,
+    )
+    .await;
+    tokio::task::block_in_place(|| {
+        sluice(
+            &live,
+            &["produce", TOPIC, "--acks", "all"],
+            &lines(150, 180),
+        );
+        let third = sluice(
+            &live,
+            &[
+                "consume",
+                TOPIC,
+                "--group",
+                "g",
+                "--from-beginning",
+                "--exit-at-end",
+            ],
+            b"",
+        );
+        let mut got: Vec<String> = third.stdout_text().lines().map(str::to_string).collect();
+        got.sort();
+        let mut want: Vec<String> = (150..180).map(|i| format!("c{i}")).collect();
+        want.sort();
+        assert_eq!(
+            got, want,
+            "the group resumes from its commits after its coordinator died: {}",
+            third.stderr
+        );
     });
 }

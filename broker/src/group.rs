@@ -23,6 +23,7 @@
 //!   [`coordinator::GroupCoordinator::handle`].
 //!
 //! **Boundary**: nothing in `machine`, `registry` or `protocol_select` does I/O or reads time.
+pub mod cluster_service;
 pub mod config;
 pub mod coordinator;
 pub mod limits;
@@ -33,6 +34,7 @@ pub mod offsets_format;
 pub mod offsets_log;
 pub mod protocol_select;
 pub mod registry;
+pub mod replicated_offsets;
 pub mod service;
 pub mod types;
 pub mod wire_api;

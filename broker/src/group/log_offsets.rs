@@ -72,12 +72,7 @@ impl OffsetsLog for LogOffsetsLog {
     ) -> BoxFuture<'_, Result<i64, OffsetsLogError>> {
         Box::pin(async move {
             let p = self.partition(partition)?.clone();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                .unwrap_or(0);
-            let batch = offsets_batch::to_batch(&records, now)
-                .map_err(|e| OffsetsLogError::Storage(e.to_string()))?;
+            let batch = batch_now(&records)?;
             let info = p
                 .append(batch, 0, Durability::PageCache)
                 .await
@@ -105,35 +100,52 @@ impl OffsetsLog for LogOffsetsLog {
     ) -> BoxFuture<'_, Result<Vec<OffsetsRecord>, OffsetsLogError>> {
         Box::pin(async move {
             let p = self.partition(partition)?.clone();
-            let storage = |e: LogError| OffsetsLogError::Storage(e.to_string());
-            let mut offset = p.log_start_offset().map_err(storage)?;
-            let end = p.log_end_offset().map_err(storage)?;
-            let mut out = Vec::new();
-            while offset < end {
-                let read = p.read(offset, LOAD_READ_BYTES, end).map_err(storage)?;
-                if read.chunks.is_empty() || read.next_offset <= offset {
-                    break;
-                }
-                for chunk in read.chunks {
-                    let records = offsets_batch::from_batches(chunk).map_err(|e| {
-                        OffsetsLogError::Corrupt {
-                            partition,
-                            offset,
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    out.extend(
-                        records
-                            .into_iter()
-                            .filter(|(o, _)| *o >= offset)
-                            .map(|(_, r)| r),
-                    );
-                }
-                offset = read.next_offset;
-            }
-            Ok(out)
+            read_partition(&p, partition)
         })
     }
+}
+
+/// `records` as one batch stamped with the current time.
+pub fn batch_now(records: &[OffsetsRecord]) -> Result<bytes::Bytes, OffsetsLogError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    offsets_batch::to_batch(records, now).map_err(|e| OffsetsLogError::Storage(e.to_string()))
+}
+
+/// Every offsets record of `p` (partition `partition` of the topic) from its log start to its
+/// log end, in offset order: how a coordinator loads, on one node or as a replicated leader.
+pub fn read_partition(
+    p: &Partition,
+    partition: i32,
+) -> Result<Vec<OffsetsRecord>, OffsetsLogError> {
+    let storage = |e: LogError| OffsetsLogError::Storage(e.to_string());
+    let mut offset = p.log_start_offset().map_err(storage)?;
+    let end = p.log_end_offset().map_err(storage)?;
+    let mut out = Vec::new();
+    while offset < end {
+        let read = p.read(offset, LOAD_READ_BYTES, end).map_err(storage)?;
+        if read.chunks.is_empty() || read.next_offset <= offset {
+            break;
+        }
+        for chunk in read.chunks {
+            let records =
+                offsets_batch::from_batches(chunk).map_err(|e| OffsetsLogError::Corrupt {
+                    partition,
+                    offset,
+                    reason: e.to_string(),
+                })?;
+            out.extend(
+                records
+                    .into_iter()
+                    .filter(|(o, _)| *o >= offset)
+                    .map(|(_, r)| r),
+            );
+        }
+        offset = read.next_offset;
+    }
+    Ok(out)
 }
 
 /// Why the coordinator could not start.

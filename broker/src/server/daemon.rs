@@ -178,9 +178,17 @@ impl Server {
         if let Some(peer_listener) = peer_listener {
             cluster::start(&broker, peer_listener).await?;
         }
-        crate::group::service::install(&broker, broker.config().group.clone())
-            .await
-            .map_err(|err| ServerError::Repair(err.to_string()))?;
+        match broker.cluster() {
+            // In a cluster the coordinator follows the replicated offsets partition's leader.
+            Some(node) => {
+                crate::group::cluster_service::spawn(&broker, node, broker.config().group.clone());
+            }
+            None => {
+                crate::group::service::install(&broker, broker.config().group.clone())
+                    .await
+                    .map_err(|err| ServerError::Repair(err.to_string()))?;
+            }
+        }
         Ok(Server {
             handlers: Handlers::new(broker),
             listener,

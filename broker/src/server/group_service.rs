@@ -50,6 +50,23 @@ pub fn is_group_request(request: &Request) -> bool {
     )
 }
 
+/// A cluster node that is not the group coordinator (it does not lead `__consumer_offsets`):
+/// NOT_COORDINATOR, which sends clients back to FindCoordinator; ListGroups lists no group, since
+/// clients ask every broker and merge the answers.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NotCoordinator;
+
+impl GroupService for NotCoordinator {
+    fn handle<'a>(&'a self, _header: &'a RequestHeader, request: Request) -> GroupFuture<'a> {
+        Box::pin(async move {
+            match request {
+                Request::ListGroups(_) => Response::ListGroups(Default::default()),
+                other => error_response(other, ErrorCode::NOT_COORDINATOR),
+            }
+        })
+    }
+}
+
 /// The stand-in until a coordinator is installed: every group API answers
 /// COORDINATOR_NOT_AVAILABLE (per partition or per group where the response has no top-level
 /// error).
@@ -64,12 +81,17 @@ impl GroupService for Unavailable {
 
 /// The COORDINATOR_NOT_AVAILABLE answer to a group request (`None` for other APIs).
 pub fn unavailable_response(request: Request) -> Response {
-    let code = ErrorCode::COORDINATOR_NOT_AVAILABLE.as_i16();
+    error_response(request, ErrorCode::COORDINATOR_NOT_AVAILABLE)
+}
+
+/// The answer to a group request refused with `error` everywhere it can be said.
+pub fn error_response(request: Request, error: ErrorCode) -> Response {
+    let code = error.as_i16();
     match request {
         Request::FindCoordinator(_) => {
             Response::FindCoordinator(find_coordinator::FindCoordinatorResponse {
                 error_code: code,
-                error_message: Some("the group coordinator is not running".to_string()),
+                error_message: Some(error.message().to_string()),
                 node_id: -1,
                 ..Default::default()
             })

@@ -413,16 +413,16 @@ impl Handlers {
 }
 
 /// FindCoordinator for a consumer group in a cluster: every node gives the same answer, the
-/// lowest-numbered live broker, so all members of a group meet at one coordinator whichever
-/// broker they ask. (Committed offsets are not replicated yet: if that broker dies, its groups
-/// move to the next one without their offsets.)
+/// leader of the replicated `__consumer_offsets` partition, where the coordinator runs (see
+/// `group::cluster_service`), so all members of a group meet there whichever broker they ask.
 pub(crate) fn find_group_coordinator(cluster: &Arc<ClusterNode>) -> FindCoordinatorResponse {
     let state = cluster.state().borrow().clone();
+    // The leader of the replicated offsets partition coordinates every group.
     let chosen = state
-        .brokers
-        .values()
-        .filter(|b| !b.fenced && !b.shutting_down)
-        .find_map(|b| host_port(&b.client_addr).map(|(host, port)| (b.id, host, port)));
+        .partition(&crate::group::cluster_service::offsets_partition())
+        .and_then(|p| state.brokers.get(&p.leader))
+        .filter(|b| !b.fenced)
+        .and_then(|b| host_port(&b.client_addr).map(|(host, port)| (b.id, host, port)));
     match chosen {
         Some((node_id, host, port)) => FindCoordinatorResponse {
             throttle_time_ms: 0,
@@ -435,7 +435,7 @@ pub(crate) fn find_group_coordinator(cluster: &Arc<ClusterNode>) -> FindCoordina
         None => FindCoordinatorResponse {
             throttle_time_ms: 0,
             error_code: ErrorCode::COORDINATOR_NOT_AVAILABLE.as_i16(),
-            error_message: Some("no live broker registered yet".to_string()),
+            error_message: Some("the offsets topic has no leader yet".to_string()),
             node_id: -1,
             host: String::new(),
             port: -1,
