@@ -38,6 +38,9 @@ pub const RAFT_ENTRY_BYTES_MAX: u32 = 4 * 1024 * 1024;
 pub const PEER_FRAME_BYTES_MAX: u32 = 64 * 1024 * 1024;
 /// Largest fetch a follower asks for at once (Kafka's `replica.fetch.response.max.bytes` is 10 MiB).
 pub const PEER_FETCH_BYTES_MAX: u32 = 16 * 1024 * 1024;
+/// Idle connections a peer client keeps to one peer for reuse (one is in use per concurrent call:
+/// each followed partition's fetch, heartbeats, Raft RPCs); more are closed after their call.
+pub const PEER_IDLE_CONNECTIONS_MAX: usize = 64;
 /// How long a peer call waits for its answer before the connection is dropped and redialled.
 pub const PEER_CALL_TIMEOUT_MS: u64 = 5_000;
 const _: () = assert!(PEER_FETCH_BYTES_MAX < PEER_FRAME_BYTES_MAX);

@@ -111,3 +111,72 @@ fn oversized_fetches_are_refused_both_ways() {
         Err(PeerError::FetchTooLarge(_))
     ));
 }
+
+/// Answers heartbeats from broker 1 only once released; everyone else at once.
+struct HoldingHandler {
+    held: std::sync::Arc<tokio::sync::Notify>,
+    release: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl transport::PeerHandler for HoldingHandler {
+    fn handle(&self, req: PeerRequest) -> transport::BoxFuture<'_, (PeerResponse, Vec<Bytes>)> {
+        Box::pin(async move {
+            if let PeerRequest::Heartbeat { id: 1, .. } = req {
+                self.held.notify_one();
+                self.release.notified().await;
+            }
+            (PeerResponse::Heartbeat(true), Vec::new())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_held_call_does_not_delay_other_calls_to_the_same_peer() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let held = std::sync::Arc::new(tokio::sync::Notify::new());
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let handler = std::sync::Arc::new(HoldingHandler {
+        held: held.clone(),
+        release: release.clone(),
+    });
+    let server = tokio::spawn(transport::serve(listener, handler));
+    let client = std::sync::Arc::new(transport::PeerClient::new(addr));
+    // Warm the pool with one connection, which the held call then takes.
+    let warm = client
+        .call(PeerRequest::Heartbeat {
+            id: 2,
+            incarnation: 0,
+        })
+        .await;
+    assert!(matches!(warm, Ok((PeerResponse::Heartbeat(true), _))));
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call(PeerRequest::Heartbeat {
+                    id: 1,
+                    incarnation: 0,
+                })
+                .await
+        }
+    });
+    held.notified().await;
+    // Like a follower's other partitions while one partition's fetch is held by the leader.
+    let fast = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        client.call(PeerRequest::Heartbeat {
+            id: 2,
+            incarnation: 0,
+        }),
+    )
+    .await
+    .expect("answered while the other call is held");
+    assert!(matches!(fast, Ok((PeerResponse::Heartbeat(true), _))));
+    release.notify_one();
+    assert!(matches!(
+        slow.await.unwrap(),
+        Ok((PeerResponse::Heartbeat(true), _))
+    ));
+    server.abort();
+}

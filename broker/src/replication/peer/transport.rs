@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -18,12 +18,11 @@ use openraft::raft::{
 use openraft::{BasicNode, RaftNetwork, RaftNetworkFactory};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
 
 use super::{
     decode_frame, encode_frame, PeerBody, PeerError, PeerFrame, PeerRequest, PeerResponse,
 };
-use crate::replication::limits::PEER_CALL_TIMEOUT_MS;
+use crate::replication::limits::{PEER_CALL_TIMEOUT_MS, PEER_IDLE_CONNECTIONS_MAX};
 use crate::replication::raft::{MetadataRaft, TypeConfig};
 
 /// A boxed future, as handlers return.
@@ -122,10 +121,14 @@ struct Connection {
     buf: BytesMut,
 }
 
-/// A client for one peer: calls are serialised on one connection, redialled after any failure.
+/// A client for one peer. Each call has a connection to itself, taken from a pool of idle ones
+/// (or dialled) and put back after a clean answer: a leader holds an idle partition's fetch for up
+/// to `REPLICA_FETCH_WAIT_MS`, and a single shared connection would make every other call to
+/// that peer (other partitions' fetches, heartbeats, Raft RPCs) wait behind it. A connection
+/// that failed or timed out is dropped, never reused.
 pub struct PeerClient {
     addr: String,
-    conn: Mutex<Option<Connection>>,
+    idle: Mutex<Vec<Connection>>,
     next_id: AtomicU64,
     timeout: Duration,
 }
@@ -135,7 +138,7 @@ impl PeerClient {
     pub fn new(addr: impl Into<String>) -> Self {
         Self {
             addr: addr.into(),
-            conn: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             timeout: Duration::from_millis(PEER_CALL_TIMEOUT_MS),
         }
@@ -143,13 +146,17 @@ impl PeerClient {
 
     /// Sends `req` and waits for its answer and trailing bytes.
     pub async fn call(&self, req: PeerRequest) -> Result<(PeerResponse, Bytes), PeerError> {
-        let mut guard = self.conn.lock().await;
-        let result = tokio::time::timeout(self.timeout, self.call_on(&mut guard, req))
+        let mut conn = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let result = tokio::time::timeout(self.timeout, self.call_on(&mut conn, req))
             .await
             .unwrap_or(Err(PeerError::Timeout));
-        if result.is_err() {
-            // Whatever state the stream is in, it cannot be trusted for the next call.
-            *guard = None;
+        // After a failure, whatever state the stream is in cannot be trusted: it is dropped.
+        if let (Ok(_), Some(c)) = (&result, conn) {
+            if let Ok(mut idle) = self.idle.lock() {
+                if idle.len() < PEER_IDLE_CONNECTIONS_MAX {
+                    idle.push(c);
+                }
+            }
         }
         result
     }
