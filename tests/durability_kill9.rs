@@ -4,13 +4,16 @@
 //! acknowledged offset, offsets are dense, and garbage appended to the active segments (a torn
 //! tail, as a crash mid-write leaves) is cut at recovery, never served.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sluice_tests::{kcat, python, python_script, run, wait_until, Broker, ChildGuard};
+use sluice_tests::{
+    assert_acked_present_once, consume_all, kcat, python, python_script, read_acks, run,
+    wait_until, Broker, ChildGuard,
+};
 
 const TOPIC: &str = "durable";
 const PARTITIONS: i32 = 3;
@@ -18,32 +21,6 @@ const KILLS: usize = 3;
 /// Acknowledgements to wait for between two kills, so each kill lands mid-stream.
 const ACKS_BETWEEN_KILLS: usize = 1000;
 const PROGRESS_DEADLINE: Duration = Duration::from_secs(90);
-
-#[derive(Debug, Default)]
-struct Acks {
-    /// record index -> (partition, offset)
-    acked: BTreeMap<u64, (i32, i64)>,
-    errors: Vec<String>,
-}
-
-fn read_acks(path: &Path) -> Acks {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut acks = Acks::default();
-    // The last line may be half-written while the producer runs.
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        let fields: Vec<&str> = line.splitn(3, ' ').collect();
-        match fields.as_slice() {
-            [i, "error", reason] => acks.errors.push(format!("record {i}: {reason}")),
-            [i, p, o] => {
-                if let (Ok(i), Ok(p), Ok(o)) = (i.parse(), p.parse(), o.parse()) {
-                    acks.acked.insert(i, (p, o));
-                }
-            }
-            _ => {}
-        }
-    }
-    acks
-}
 
 fn active_segments(data_dir: &Path) -> Vec<PathBuf> {
     (0..PARTITIONS)
@@ -59,40 +36,6 @@ fn active_segments(data_dir: &Path) -> Vec<PathBuf> {
             logs.pop()
         })
         .collect()
-}
-
-/// Everything in the topic as (partition, offset) -> value, read with CRC checks on.
-fn consume_all(broker: &Broker) -> BTreeMap<(i32, i64), String> {
-    let out = run(
-        Command::new(kcat())
-            .args([
-                "-b",
-                &broker.bootstrap(),
-                "-C",
-                "-t",
-                TOPIC,
-                "-o",
-                "beginning",
-                "-e",
-            ])
-            .args(["-X", "check.crcs=true", "-f", "%p %o %s\\n"]),
-        b"",
-        Duration::from_secs(120),
-    );
-    out.assert_success("kcat -C");
-    let mut records = BTreeMap::new();
-    for line in out.stdout_text().lines() {
-        let mut fields = line.splitn(3, ' ');
-        let (Some(p), Some(o), Some(v)) = (fields.next(), fields.next(), fields.next()) else {
-            panic!("unexpected kcat line {line:?}");
-        };
-        let key = (p.parse().expect("partition"), o.parse().expect("offset"));
-        assert!(
-            records.insert(key, v.to_string()).is_none(),
-            "{key:?} served twice"
-        );
-    }
-    records
 }
 
 #[test]
@@ -168,22 +111,8 @@ fn acknowledged_records_survive_repeated_kill9_and_a_torn_tail_is_cut() {
     }
     broker.restart();
 
-    let records = consume_all(&broker);
-    let mut by_value: HashMap<&str, (i32, i64)> = HashMap::new();
-    for (&(p, o), value) in &records {
-        assert!(
-            by_value.insert(value.as_str(), (p, o)).is_none(),
-            "record {value} appears more than once (again at {p}/{o})"
-        );
-    }
-    for (i, &(p, o)) in &acks.acked {
-        let value = format!("r{i}");
-        assert_eq!(
-            records.get(&(p, o)),
-            Some(&value),
-            "acknowledged record {value} is not at its acknowledged offset {p}/{o}"
-        );
-    }
+    let records = consume_all(&broker.bootstrap(), TOPIC);
+    assert_acked_present_once(&acks, &records);
     // Offsets are dense from 0 in every partition: nothing torn was served or skipped over.
     for p in 0..PARTITIONS {
         let offsets: Vec<i64> = records.keys().filter(|k| k.0 == p).map(|k| k.1).collect();
@@ -201,7 +130,7 @@ fn acknowledged_records_survive_repeated_kill9_and_a_torn_tail_is_cut() {
         Duration::from_secs(60),
     )
     .assert_success("kcat -P after recovery");
-    let records = consume_all(&broker);
+    let records = consume_all(&broker.bootstrap(), TOPIC);
     let p0_end = before[&0] as i64;
     assert_eq!(
         records.get(&(0, p0_end)).map(String::as_str),

@@ -11,16 +11,20 @@
 //! - [`run`]: a command with stdin, a deadline and captured output; [`ChildGuard`]: a background
 //!   process killed on drop.
 //! - [`wait_until`]: poll a condition until it holds or a deadline passes.
+//! - [`read_acks`], [`consume_all`], [`assert_acked_present_once`]: check what the acknowledging
+//!   producer (`tests/python/acked_producer.py`) was told against what the topic holds.
 //! - [`Cluster`]: several `sluiced` forming one cluster (`--peers`), optionally with every
 //!   broker-to-broker link through a cuttable [`Proxy`] for network-partition tests.
 #![warn(missing_docs)]
 
+mod acked;
 mod broker;
 mod clients;
 mod cluster;
 mod proxy;
 mod wait;
 
+pub use acked::{assert_acked_present_once, consume_all, read_acks, Acks};
 pub use broker::{bin_path, Broker, BrokerBuilder};
 pub use clients::{kcat, python, python_script, run, workspace_root, ChildGuard, Output};
 pub use cluster::{partition_view, wait_partition, Cluster, ClusterBuilder, PartitionView};

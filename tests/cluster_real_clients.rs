@@ -1,0 +1,134 @@
+//! Real Kafka clients against a three-node cluster: `kcat -L` sees every broker, and an
+//! `acks=all` idempotent librdkafka producer (confluent-kafka, `tests/python/acked_producer.py`)
+//! keeps writing while the leader of a partition is SIGKILLed and restarted, twice. Afterwards
+//! kcat reads back every acknowledged record exactly once at its acknowledged offset.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use sluice_tests::{
+    assert_acked_present_once, bin_path, consume_all, kcat, partition_view, python, python_script,
+    read_acks, run, wait_partition, wait_until, ChildGuard, Cluster,
+};
+
+const TOPIC: &str = "payments";
+const PARTITIONS: i32 = 2;
+const KILLS: usize = 2;
+/// Acknowledgements to wait for between events, so every phase really produces.
+const PROGRESS: usize = 300;
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn wait_full_isr(cluster: &Cluster) {
+    let all = cluster.running_addrs();
+    for p in 0..PARTITIONS {
+        wait_partition(&all, TOPIC, p, DEADLINE, "a leader and a full ISR", |v| {
+            v.leader > 0 && v.isr.len() == 3
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_acks_all_survives_leader_kills_and_kcat_reads_it_back() {
+    let mut cluster = Cluster::start();
+    let bootstrap = cluster.bootstrap();
+    tokio::task::block_in_place(|| {
+        run(
+            Command::new(bin_path("sluice")).args([
+                "--brokers",
+                &bootstrap,
+                "topic",
+                "create",
+                TOPIC,
+                "--partitions",
+                &PARTITIONS.to_string(),
+                "--replicas",
+                "3",
+            ]),
+            b"",
+            DEADLINE,
+        )
+        .assert_success("sluice topic create");
+    });
+    wait_full_isr(&cluster).await;
+    let listing = tokio::task::block_in_place(|| {
+        run(
+            Command::new(kcat()).args(["-b", &bootstrap, "-L"]),
+            b"",
+            DEADLINE,
+        )
+    });
+    listing.assert_success("kcat -L");
+    assert!(
+        listing.stdout_text().contains("3 brokers:"),
+        "kcat -L should list the three brokers:\n{}",
+        listing.stdout_text()
+    );
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let ack_file = work.path().join("acks");
+    let stop_file = work.path().join("stop");
+    let log_file = work.path().join("producer.log");
+    let mut producer = ChildGuard(
+        Command::new(python())
+            .arg(python_script("acked_producer.py"))
+            .arg(&bootstrap)
+            .arg(TOPIC)
+            .arg(&ack_file)
+            .arg(&stop_file)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_file).expect("log"))
+            .spawn()
+            .expect("start the producer"),
+    );
+
+    let mut seen = 0;
+    for kill in 0..KILLS {
+        tokio::task::block_in_place(|| {
+            wait_until(DEADLINE, "acknowledgements before a kill", || {
+                read_acks(&ack_file).acked.len() >= seen + PROGRESS
+            })
+        });
+        let leader = partition_view(&cluster.running_addrs(), TOPIC, 0)
+            .await
+            .expect("a view of the partition")
+            .leader;
+        cluster.node_mut(leader).kill9();
+        seen = read_acks(&ack_file).acked.len();
+        eprintln!("kill {kill}: node {leader} SIGKILLed with {seen} records acknowledged");
+        // The producer carries on through the new leader while the node is down.
+        tokio::task::block_in_place(|| {
+            wait_until(DEADLINE, "acknowledgements after the failover", || {
+                read_acks(&ack_file).acked.len() >= seen + PROGRESS
+            })
+        });
+        cluster.node_mut(leader).restart();
+        wait_full_isr(&cluster).await;
+        seen = read_acks(&ack_file).acked.len();
+    }
+    std::fs::write(&stop_file, b"").expect("stop file");
+    tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(150), "the producer to finish", || {
+            producer.has_exited()
+        })
+    });
+    let status = producer.0.wait().expect("producer status");
+    assert!(
+        status.success(),
+        "producer failed: {status}\n{}",
+        std::fs::read_to_string(&log_file).unwrap_or_default()
+    );
+    let acks = read_acks(&ack_file);
+    assert!(
+        acks.errors.is_empty(),
+        "records failed despite retries: {:?}",
+        &acks.errors[..acks.errors.len().min(5)]
+    );
+    let records = tokio::task::block_in_place(|| consume_all(&bootstrap, TOPIC));
+    assert_acked_present_once(&acks, &records);
+    assert_eq!(
+        records.len(),
+        acks.acked.len(),
+        "kcat read records nobody acknowledged"
+    );
+}
