@@ -113,6 +113,14 @@ async fn a_group_resumes_through_any_broker_and_after_its_coordinator_dies() {
         assert!((1..=3).contains(&controller), "{status}");
         // The topic's two and the replicated __consumer_offsets partition.
         assert_eq!(status["partitions"], 3, "{status}");
+        // Internal topics are listed only on request, as with rpk.
+        let listed = sluice(&one, &["topic", "list"], b"").stdout_text();
+        assert_eq!(listed.lines().collect::<Vec<_>>(), vec![TOPIC], "{listed}");
+        let with_internal = sluice(&one, &["topic", "list", "--internal"], b"").stdout_text();
+        assert!(
+            with_internal.lines().any(|l| l == "__consumer_offsets"),
+            "{with_internal}"
+        );
     });
 
     // SIGKILL the group coordinator (the offsets partition's leader): the group's committed

@@ -38,7 +38,8 @@ pub fn bin_path(name: &str) -> PathBuf {
         "{} is not built; run {build}",
         path.display()
     );
-    if let (Some(built), Some(source)) = (mtime(&path), newest_source(name)) {
+    let newest = newest_dependency(&dir, name).or_else(|| newest_source(name));
+    if let (Some(built), Some(source)) = (mtime(&path), newest) {
         assert!(
             built >= source,
             "{} is older than the sources; run {build}",
@@ -52,7 +53,22 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     path.metadata().and_then(|meta| meta.modified()).ok()
 }
 
-/// The newest source file the binary `name` is built from (its crate and the crates it uses).
+/// The newest of the files cargo's dep-info (`<dir>/<name>.d`) says the binary was built from:
+/// exact, so a change to a `#[cfg(test)]` module (which cargo rightly does not relink the binary
+/// for) is not mistaken for a stale binary. Paths with spaces are escaped as `\ ` there.
+fn newest_dependency(dir: &Path, name: &str) -> Option<SystemTime> {
+    let text = std::fs::read_to_string(dir.join(format!("{name}.d"))).ok()?;
+    let (_, deps) = text.lines().next()?.split_once(": ")?;
+    let unescaped = deps.replace("\\ ", "\u{0}");
+    unescaped
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| mtime(Path::new(&p.replace('\u{0}', " "))))
+        .max()
+}
+
+/// The newest source file the binary `name` is built from (its crate and the crates it uses):
+/// the fallback when cargo's dep-info is missing.
 fn newest_source(name: &str) -> Option<SystemTime> {
     fn walk(dir: &Path, newest: &mut Option<SystemTime>) {
         let Ok(entries) = std::fs::read_dir(dir) else {

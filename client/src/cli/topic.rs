@@ -31,11 +31,16 @@ pub enum TopicCommand {
         config: Vec<KeyValue>,
     },
     /// List topics
-    #[command(after_help = "Example:\n  sluice topic list --json")]
+    #[command(
+        after_help = "Examples:\n  sluice topic list --json\n  sluice topic list --internal   # with __consumer_offsets"
+    )]
     List {
         /// One JSON object per topic instead of names
         #[arg(long)]
         json: bool,
+        /// Include internal topics (`__consumer_offsets`), as rpk's `-i`
+        #[arg(short = 'i', long)]
+        internal: bool,
     },
     /// Describe a topic: partitions, leader, replicas, ISR, start and end offsets, configs
     #[command(after_help = "Example:\n  sluice topic describe orders")]
@@ -92,9 +97,9 @@ pub async fn run(global: &Global, cmd: TopicCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create topic {name}"))?;
             eprintln!("created topic {name} with {partitions} partition(s)");
         }
-        TopicCommand::List { json } => {
+        TopicCommand::List { json, internal } => {
             let topics = admin.list_topics().await.context("cannot list topics")?;
-            for t in topics {
+            for t in topics.into_iter().filter(|t| internal || !t.internal) {
                 if json {
                     println!(
                         "{}",
