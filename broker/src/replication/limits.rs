@@ -41,6 +41,9 @@ pub const PEER_FETCH_BYTES_MAX: u32 = 16 * 1024 * 1024;
 /// Idle connections a peer client keeps to one peer for reuse (one is in use per concurrent call:
 /// each followed partition's fetch, heartbeats, Raft RPCs); more are closed after their call.
 pub const PEER_IDLE_CONNECTIONS_MAX: usize = 64;
+/// How long a metadata proposal may wait to be committed: far above a healthy commit (a few ms)
+/// and an election (under 1 s), so only a leader cut off from its quorum reaches it.
+pub const PROPOSE_TIMEOUT_MS: u64 = 5_000;
 /// How long a peer call waits for its answer before the connection is dropped and redialled.
 pub const PEER_CALL_TIMEOUT_MS: u64 = 5_000;
 const _: () = assert!(PEER_FETCH_BYTES_MAX < PEER_FRAME_BYTES_MAX);

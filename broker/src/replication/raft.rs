@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::controller::{ClusterState, CommandOutcome, MetadataCommand, MetadataError};
+use super::limits::PROPOSE_TIMEOUT_MS;
 
 openraft::declare_raft_types!(
     /// openraft's type configuration for the metadata log.
@@ -65,6 +66,10 @@ pub enum MetadataRaftError {
         /// The current leader, if known.
         leader: Option<u64>,
     },
+    /// Not committed within [`PROPOSE_TIMEOUT_MS`] (a leader cut off from its quorum); the
+    /// command may still commit later, so callers retry with commands that are safe to repeat.
+    #[error("metadata proposal not committed within {PROPOSE_TIMEOUT_MS} ms")]
+    Timeout,
 }
 
 /// A metadata node: the Raft handle and the applied cluster state as it changes.
@@ -123,12 +128,19 @@ pub fn membership(nodes: &[(u64, String)]) -> BTreeMap<u64, openraft::BasicNode>
 }
 
 /// Proposes `cmd` through the metadata leader (this node must be it) and returns the command's
-/// outcome once committed and applied.
+/// outcome once committed and applied, or [`MetadataRaftError::Timeout`]: the loops that propose
+/// (registration, fencing, ISR changes) must not hang on a leader that lost its quorum.
 pub async fn propose(
     raft: &MetadataRaft,
     cmd: MetadataCommand,
 ) -> Result<Result<CommandOutcome, MetadataError>, MetadataRaftError> {
-    match raft.client_write(cmd).await {
+    let written = tokio::time::timeout(
+        std::time::Duration::from_millis(PROPOSE_TIMEOUT_MS),
+        raft.client_write(cmd),
+    )
+    .await
+    .map_err(|_| MetadataRaftError::Timeout)?;
+    match written {
         Ok(resp) => match resp.data {
             MetadataResponse::Command(result) => Ok(result),
             MetadataResponse::Internal => Err(MetadataRaftError::Fatal(
