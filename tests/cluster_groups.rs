@@ -113,6 +113,14 @@ async fn a_group_resumes_through_any_broker_and_after_its_coordinator_dies() {
         assert!((1..=3).contains(&controller), "{status}");
         // The topic's two and the replicated __consumer_offsets partition.
         assert_eq!(status["partitions"], 3, "{status}");
+        // The enforced default for a replicated topic, not the single-node default of 1.
+        let described = sluice(&two, &["topic", "describe", TOPIC], b"").stdout_text();
+        assert!(
+            described
+                .lines()
+                .any(|l| l.trim() == "min.insync.replicas=2"),
+            "{described}"
+        );
         // Internal topics are listed only on request, as with rpk.
         let listed = sluice(&one, &["topic", "list"], b"").stdout_text();
         assert_eq!(listed.lines().collect::<Vec<_>>(), vec![TOPIC], "{listed}");

@@ -86,11 +86,25 @@ impl Handlers {
             .broker
             .topic_log_config(&info.configs)
             .map_err(|err| (ErrorCode::INVALID_CONFIG, err.to_string()))?;
+        // In a cluster, a replicated topic's min.insync.replicas default is the controller's
+        // (2 from replication factor 2 on), not the single-node default: report what is enforced.
+        let enforced_min_insync = self.broker.cluster().and_then(|cluster| {
+            let state = cluster.state();
+            let state = state.borrow();
+            let p = state.topics.get(name)?.partitions.first()?;
+            Some(p.min_insync.to_string())
+        });
         Ok(effective
             .to_props()
             .into_iter()
             .map(|(key, value)| {
                 let overridden = info.configs.contains_key(&key);
+                let value = match &enforced_min_insync {
+                    Some(enforced) if key == "min.insync.replicas" && !overridden => {
+                        enforced.clone()
+                    }
+                    _ => value,
+                };
                 DescribeConfigsResourceResult {
                     name: key,
                     value: Some(value),
