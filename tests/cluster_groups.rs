@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use sluice_tests::{bin_path, run, wait_partition, Cluster, Output};
+use sluice_tests::{bin_path, run, wait_partition, wait_until, Cluster, Output};
 
 const TOPIC: &str = "clicks";
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -120,6 +120,33 @@ async fn a_group_resumes_through_any_broker_and_after_its_coordinator_dies() {
                 .lines()
                 .any(|l| l.trim() == "min.insync.replicas=2"),
             "{described}"
+        );
+        // AlterConfigs goes through the metadata log and reaches every replica's partition logs.
+        sluice(
+            &one,
+            &["topic", "alter", TOPIC, "--config", "retention.ms=123456"],
+            b"",
+        );
+        let described = sluice(&three, &["topic", "describe", TOPIC], b"").stdout_text();
+        assert!(
+            described.lines().any(|l| l.trim() == "retention.ms=123456"),
+            "{described}"
+        );
+        wait_until(
+            DEADLINE,
+            "every replica to store the altered config",
+            || {
+                [1, 2, 3].iter().all(|&id| {
+                    let file = cluster
+                        .node(id)
+                        .data_dir()
+                        .join("logs")
+                        .join(format!("{TOPIC}-0"))
+                        .join("log-config");
+                    std::fs::read(file)
+                        .is_ok_and(|b| String::from_utf8_lossy(&b).contains("retention.ms=123456"))
+                })
+            },
         );
         // Internal topics are listed only on request, as with rpk.
         let listed = sluice(&one, &["topic", "list"], b"").stdout_text();

@@ -101,6 +101,9 @@ struct Follow {
     replica: Arc<FollowerReplica>,
 }
 
+/// A topic's config overrides by Kafka name.
+type TopicConfigs = BTreeMap<String, String>;
+
 struct Shared {
     config: ClusterConfig,
     incarnation: u64,
@@ -110,6 +113,8 @@ struct Shared {
     leaders: Arc<Leaders>,
     /// Partitions this node has a role in: (topic id, leader epoch acted on).
     known: Mutex<BTreeMap<TopicPartition, (u64, i32)>>,
+    /// The topic configs last written to this node's partition logs, by topic: (topic id, configs).
+    applied_configs: Mutex<BTreeMap<String, (u64, TopicConfigs)>>,
     follows: Mutex<BTreeMap<TopicPartition, Follow>>,
     durable_tasks: Mutex<BTreeMap<TopicPartition, JoinHandle<()>>>,
     clients: Mutex<BTreeMap<NodeId, Arc<PeerClient>>>,
@@ -195,6 +200,7 @@ impl Shared {
             };
             self.reconcile_partition(&tp, p, topic.id, &topic.configs);
         }
+        self.apply_topic_configs(&state).await;
         let now = now_ms();
         let ineligible = state.ineligible_brokers();
         let proposals: Vec<_> = {
@@ -218,6 +224,66 @@ impl Shared {
                     leader.on_alter_rejected();
                 }
                 _ => leader.on_alter_rejected(),
+            }
+        }
+    }
+
+    /// Writes changed topic configs (AlterTopicConfigs) into this node's partition logs, also
+    /// those altered while this node was down; a partition already holding them is left alone.
+    async fn apply_topic_configs(&self, state: &ClusterState) {
+        let mut changed = Vec::new();
+        {
+            let known = lock(&self.known);
+            let mut applied = lock(&self.applied_configs);
+            applied.retain(|name, _| state.topics.contains_key(name));
+            for (name, topic) in &state.topics {
+                let local: Vec<i32> = known
+                    .keys()
+                    .filter(|tp| &tp.topic == name)
+                    .map(|tp| tp.partition)
+                    .collect();
+                if local.is_empty() {
+                    continue;
+                }
+                let current = (topic.id, topic.configs.clone());
+                if applied.get(name) != Some(&current) {
+                    changed.push((name.clone(), topic.configs.clone(), local));
+                    applied.insert(name.clone(), current);
+                }
+            }
+        }
+        for (name, configs, partitions) in changed {
+            let logs = self.logs.clone();
+            let config = match logs.defaults().with_overrides(&configs) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(topic = %name, error = %e, "cannot apply the topic's configs");
+                    continue;
+                }
+            };
+            let topic = name.clone();
+            let applied = tokio::task::spawn_blocking(move || {
+                let wanted = config.to_props();
+                partitions
+                    .into_iter()
+                    .filter(|&p| {
+                        logs.partition(&topic, p)
+                            .and_then(|part| part.config().ok())
+                            .is_none_or(|c| c.to_props() != wanted)
+                    })
+                    .map(|p| logs.set_config(&topic, p, config.clone()))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await;
+            match applied {
+                Ok(Ok(done)) if !done.is_empty() => {
+                    tracing::info!(topic = %name, partitions = done.len(), "applied altered topic configs")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(topic = %name, error = %e, "cannot apply topic configs")
+                }
+                Err(e) => tracing::error!(topic = %name, error = %e, "config task failed"),
             }
         }
     }
@@ -471,6 +537,7 @@ impl ClusterNode {
             logs,
             leaders: leaders.clone(),
             known: Mutex::new(BTreeMap::new()),
+            applied_configs: Mutex::new(BTreeMap::new()),
             follows: Mutex::new(BTreeMap::new()),
             durable_tasks: Mutex::new(BTreeMap::new()),
             clients: Mutex::new(BTreeMap::new()),

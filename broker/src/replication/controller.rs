@@ -64,6 +64,13 @@ pub enum MetadataCommand {
         /// Topic name.
         name: String,
     },
+    /// Replace a topic's configs (Kafka's AlterConfigs: the whole set of overrides).
+    AlterTopicConfigs {
+        /// Topic name.
+        name: String,
+        /// The new overrides by Kafka name; keys left out return to their defaults.
+        configs: BTreeMap<String, String>,
+    },
     /// A leader's ISR change.
     AlterPartition(AlterPartition),
     /// A broker is shutting down cleanly: move its leaderships away and take it out of the ISRs.
@@ -257,6 +264,9 @@ impl ClusterState {
                 Some(_) => Ok(CommandOutcome::Done),
                 None => Err(MetadataError::UnknownTopic(name.clone())),
             },
+            MetadataCommand::AlterTopicConfigs { name, configs } => {
+                self.alter_topic_configs(name, configs)
+            }
             MetadataCommand::AlterPartition(req) => self.alter_partition(req),
             MetadataCommand::ControlledShutdown { id, incarnation } => {
                 self.current(*id, *incarnation)?;
@@ -404,16 +414,7 @@ impl ClusterState {
                 available: live.len(),
             });
         }
-        let min_insync = match configs.get("min.insync.replicas") {
-            Some(v) => v.parse::<usize>().ok().filter(|&m| m >= 1).ok_or_else(|| {
-                MetadataError::InvalidConfig {
-                    key: "min.insync.replicas".into(),
-                    value: v.clone(),
-                }
-            })?,
-            None if replication_factor >= 2 => MIN_INSYNC_REPLICAS_REPLICATED,
-            None => 1,
-        };
+        let min_insync = min_insync_replicas(configs, replication_factor)?;
         let states = (0..n_partitions)
             .map(|p| {
                 let replicas: Vec<NodeId> = (0..replication_factor)
@@ -438,6 +439,29 @@ impl ClusterState {
                 partitions: states,
             },
         );
+        Ok(CommandOutcome::Done)
+    }
+
+    /// Replaces a topic's configs; a changed `min.insync.replicas` reaches each partition's state
+    /// (with a new partition epoch, so its leader picks it up).
+    fn alter_topic_configs(
+        &mut self,
+        name: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<CommandOutcome, MetadataError> {
+        let topic = self
+            .topics
+            .get_mut(name)
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_owned()))?;
+        let replication_factor = topic.partitions.first().map_or(1, |p| p.replicas.len());
+        let min_insync = min_insync_replicas(configs, replication_factor)?;
+        for p in &mut topic.partitions {
+            if p.min_insync != min_insync {
+                p.min_insync = min_insync;
+                p.partition_epoch += 1;
+            }
+        }
+        topic.configs = configs.clone();
         Ok(CommandOutcome::Done)
     }
 
@@ -486,6 +510,23 @@ impl ClusterState {
             }
         }
         Ok(CommandOutcome::Partition(state))
+    }
+}
+
+/// `min.insync.replicas` from a topic's configs, or the default for its replication factor.
+fn min_insync_replicas(
+    configs: &BTreeMap<String, String>,
+    replication_factor: usize,
+) -> Result<usize, MetadataError> {
+    match configs.get("min.insync.replicas") {
+        Some(v) => v.parse::<usize>().ok().filter(|&m| m >= 1).ok_or_else(|| {
+            MetadataError::InvalidConfig {
+                key: "min.insync.replicas".into(),
+                value: v.clone(),
+            }
+        }),
+        None if replication_factor >= 2 => Ok(MIN_INSYNC_REPLICAS_REPLICATED),
+        None => Ok(1),
     }
 }
 

@@ -272,3 +272,47 @@ fn a_new_controller_gives_unheard_brokers_only_the_grace() {
         }]
     );
 }
+
+#[test]
+fn altering_topic_configs_replaces_them_and_moves_min_insync_with_a_new_partition_epoch() {
+    let mut c = cluster(3);
+    let before = c.partition(&tp(0)).unwrap().clone();
+    let configs = BTreeMap::from([
+        ("retention.ms".to_string(), "1000".to_string()),
+        ("min.insync.replicas".to_string(), "3".to_string()),
+    ]);
+    let alter = |configs: &BTreeMap<String, String>| MetadataCommand::AlterTopicConfigs {
+        name: "t".into(),
+        configs: configs.clone(),
+    };
+    c.apply(&alter(&configs)).unwrap();
+    assert_eq!(c.topics["t"].configs, configs);
+    let after = c.partition(&tp(0)).unwrap();
+    assert_eq!(after.min_insync, 3);
+    assert_eq!(after.partition_epoch, before.partition_epoch + 1);
+    assert_eq!(
+        (after.leader, after.leader_epoch, &after.isr),
+        (before.leader, before.leader_epoch, &before.isr)
+    );
+
+    // Dropping the key returns min.insync.replicas to the replicated default.
+    c.apply(&alter(&BTreeMap::new())).unwrap();
+    assert!(c.topics["t"].configs.is_empty());
+    assert_eq!(c.partition(&tp(0)).unwrap().min_insync, 2);
+
+    // Refused, changing nothing.
+    let bad = BTreeMap::from([("min.insync.replicas".to_string(), "zero".to_string())]);
+    let snapshot = c.clone();
+    assert!(matches!(
+        c.apply(&alter(&bad)),
+        Err(MetadataError::InvalidConfig { .. })
+    ));
+    assert_eq!(c, snapshot);
+    assert_eq!(
+        c.apply(&MetadataCommand::AlterTopicConfigs {
+            name: "nope".into(),
+            configs: BTreeMap::new(),
+        }),
+        Err(MetadataError::UnknownTopic("nope".into()))
+    );
+}

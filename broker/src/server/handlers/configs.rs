@@ -224,11 +224,19 @@ impl Handlers {
         overrides: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicFailure> {
-        if self.broker.cluster().is_some() {
-            return Err((
-                ErrorCode::INVALID_REQUEST,
-                "altering the configs of a replicated topic is not supported yet".to_string(),
-            ));
+        if let Some(cluster) = self.broker.cluster() {
+            self.broker
+                .topic_log_config(&overrides)
+                .map_err(|err| (ErrorCode::INVALID_CONFIG, err.to_string()))?;
+            if validate_only {
+                return self.broker.topic(name).map(|_| ()).ok_or_else(|| {
+                    (
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("topic {name:?} does not exist"),
+                    )
+                });
+            }
+            return self.alter_replicated(cluster, name, overrides).await;
         }
         let _admin = self.broker.admin.lock().await;
         let info = self.broker.topic(name).ok_or_else(|| {

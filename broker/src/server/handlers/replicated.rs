@@ -391,6 +391,31 @@ impl Handlers {
         Ok(())
     }
 
+    /// AlterConfigs for one topic in a cluster: the new overrides go through the metadata log,
+    /// and every replica writes them into its partition logs as it applies the change.
+    pub(super) async fn alter_replicated(
+        &self,
+        cluster: &Arc<ClusterNode>,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), TopicFailure> {
+        let cmd = MetadataCommand::AlterTopicConfigs {
+            name: name.to_string(),
+            configs: configs.clone(),
+        };
+        match cluster.propose_retrying(cmd, PROPOSE_DEADLINE).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => return Err(metadata_failure(name, err)),
+            Err(err) => return Err(unreachable_controller(err)),
+        }
+        cluster
+            .wait_applied(APPLY_DEADLINE, |s| {
+                s.topics.get(name).is_some_and(|t| t.configs == configs)
+            })
+            .await;
+        Ok(())
+    }
+
     /// DeleteTopics for one topic in a cluster.
     pub(super) async fn delete_replicated(
         &self,
