@@ -131,4 +131,30 @@ async fn librdkafka_acks_all_survives_leader_kills_and_kcat_reads_it_back() {
         acks.acked.len(),
         "kcat read records nobody acknowledged"
     );
+
+    // DeleteRecords is refused in a cluster (followers would keep the records and a failover
+    // would bring them back), never half-applied on the leader alone.
+    let script = format!(
+        "from confluent_kafka import TopicPartition\n\
+         from confluent_kafka.admin import AdminClient\n\
+         a = AdminClient({{'bootstrap.servers': '{bootstrap}'}})\n\
+         f = a.delete_records([TopicPartition('{TOPIC}', 0, 1)])\n\
+         try:\n    [x.result(30) for x in f.values()]\n    print('deleted')\n\
+         except Exception as e:\n    print('refused', e)\n"
+    );
+    let out = tokio::task::block_in_place(|| {
+        run(Command::new(python()).args(["-c", &script]), b"", DEADLINE)
+    });
+    let text = out.stdout_text();
+    assert!(
+        text.starts_with("refused") && text.contains("POLICY_VIOLATION"),
+        "{text}\n{}",
+        out.stderr
+    );
+    let after = tokio::task::block_in_place(|| consume_all(&bootstrap, TOPIC));
+    assert_eq!(
+        after.len(),
+        records.len(),
+        "a refused DeleteRecords removed records"
+    );
 }

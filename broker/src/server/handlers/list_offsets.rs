@@ -102,6 +102,13 @@ impl Handlers {
                     low_watermark: -1,
                     error_code: ErrorCode::NONE.as_i16(),
                 };
+                if self.broker.cluster().is_some() {
+                    // Followers would keep the records, and a failover would bring them back:
+                    // refused until the log start offset is replicated.
+                    result.error_code = ErrorCode::POLICY_VIOLATION.as_i16();
+                    partitions.push(result);
+                    continue;
+                }
                 match self.broker.serving(&topic.name, p.partition_index) {
                     Err(code) => result.error_code = code.as_i16(),
                     Ok(log) => {
