@@ -233,22 +233,27 @@ impl Shared {
     async fn apply_topic_configs(&self, state: &ClusterState) {
         let mut changed = Vec::new();
         {
+            // This node's partitions by topic, in one pass over the roles it holds.
+            let mut local: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
             let known = lock(&self.known);
+            for tp in known.keys() {
+                local
+                    .entry(tp.topic.as_str())
+                    .or_default()
+                    .push(tp.partition);
+            }
             let mut applied = lock(&self.applied_configs);
             applied.retain(|name, _| state.topics.contains_key(name));
-            for (name, topic) in &state.topics {
-                let local: Vec<i32> = known
-                    .keys()
-                    .filter(|tp| &tp.topic == name)
-                    .map(|tp| tp.partition)
-                    .collect();
-                if local.is_empty() {
+            for (name, partitions) in local {
+                let Some(topic) = state.topics.get(name) else {
                     continue;
-                }
-                let current = (topic.id, topic.configs.clone());
-                if applied.get(name) != Some(&current) {
-                    changed.push((name.clone(), topic.configs.clone(), local));
-                    applied.insert(name.clone(), current);
+                };
+                let done = applied
+                    .get(name)
+                    .is_some_and(|(id, configs)| *id == topic.id && *configs == topic.configs);
+                if !done {
+                    applied.insert(name.to_string(), (topic.id, topic.configs.clone()));
+                    changed.push((name.to_string(), topic.configs.clone(), partitions));
                 }
             }
         }

@@ -189,30 +189,43 @@ impl LeaderReplica {
             self.partition.kick_sync();
         }
         let end = info.last_offset + 1;
-        let rx = {
+        {
             let mut inner = lock(&self.inner);
             inner.state.on_append(end);
+        }
+        if acks_all {
+            self.wait_committed(end).await
+        } else {
+            self.high_watermark();
+            Ok(())
+        }
+        .map(|()| info)
+    }
+
+    /// Waits until the high watermark reaches `end` (everything before it is durable on every
+    /// in-sync replica) with at least `min.insync.replicas` in sync: acks=all's wait, also for
+    /// writers that appended with [`Self::append`] without it and wait later (the replicated
+    /// offsets log). Fails with NOT_LEADER_OR_FOLLOWER if the leadership ends first, and with
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below the minimum.
+    pub async fn wait_committed(&self, end: i64) -> Result<(), ReplicaAppendError> {
+        let rx = {
+            let mut inner = lock(&self.inner);
             inner.state.on_synced(self.partition.durable_offset());
-            let rx = acks_all.then(|| {
-                let id = inner.state.register_ack(end);
-                let (tx, rx) = oneshot::channel();
-                inner.waiters.insert(id, tx);
-                rx
-            });
+            let id = inner.state.register_ack(end);
+            let (tx, rx) = oneshot::channel();
+            inner.waiters.insert(id, tx);
             inner.complete(&self.hw);
             if inner.resigned {
-                // The leadership ended while appending: nobody will complete the wait.
+                // The leadership ended: nobody will complete the wait.
                 for (_, tx) in std::mem::take(&mut inner.waiters) {
                     let _ = tx.send(Err(ReplicaError::NotLeader));
                 }
             }
             rx
         };
-        if let Some(rx) = rx {
-            // A dropped sender means the leadership ended before the answer.
-            rx.await.map_err(|_| ReplicaError::NotLeader)??;
-        }
-        Ok(info)
+        // A dropped sender means the leadership ended before the answer.
+        rx.await.map_err(|_| ReplicaError::NotLeader)??;
+        Ok(())
     }
 
     /// Answers a follower's fetch with up to `max_bytes` of whole batches from its fetch offset.
