@@ -33,6 +33,7 @@ use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::limits::WRITEBACK_CHUNK_BYTES;
 use crate::log::partition_log::{AppendInfo, PartitionLog};
 use crate::log::read::{ReadOutcome, ReadPlan, ReadResult, SendChunk};
+use crate::log::segment::Segment;
 use crate::log::storage::Storage;
 
 /// The active segment's file when it has gathered [`WRITEBACK_CHUNK_BYTES`] of dirty data.
@@ -121,10 +122,16 @@ impl Partition {
     /// Runs `f` on the log, or returns the offline error.
     pub fn with_log<R>(&self, f: impl FnOnce(&mut PartitionLog) -> LogResult<R>) -> LogResult<R> {
         let mut g = self.lock();
-        match &mut *g {
-            Ok(log) => f(log),
-            Err(e) => Err(e.clone()),
-        }
+        let (result, retired) = match &mut *g {
+            Ok(log) => {
+                let result = f(log);
+                (result, std::mem::take(&mut log.retired))
+            }
+            Err(e) => return Err(e.clone()),
+        };
+        drop(g);
+        close_in_background(retired);
+        result
     }
 
     /// Takes the partition offline (corruption found, fsync failed).
@@ -526,5 +533,83 @@ impl Partition {
         drop(g);
         self.commit.finish(Err(LogError::Closed));
         r
+    }
+}
+
+/// Closes removed segments' files on the blocking pool (inline outside a runtime): the last close
+/// of an unlinked segment frees its page cache and blocks, which must not hold up appends or an
+/// async worker.
+fn close_in_background(retired: Vec<Segment>) {
+    if retired.is_empty() {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn_blocking(move || drop(retired));
+        }
+        Err(_) => drop(retired),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::log::batch::testing::batch;
+    use crate::log::clock::SystemClock;
+    use crate::log::manager::LogManager;
+
+    /// Open descriptors of this process whose file was unlinked under `dir`.
+    fn deleted_handles_under(dir: &std::path::Path) -> usize {
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return 0;
+        };
+        fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| {
+                target.starts_with(dir) && target.to_string_lossy().ends_with(" (deleted)")
+            })
+            .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retention_closes_deleted_segments_off_the_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let logs =
+            LogManager::open(tmp.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
+        let props: BTreeMap<String, String> =
+            [("segment.bytes", "4096"), ("retention.bytes", "8192")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let partition = logs
+            .create_partition("t", 0, LogConfig::from_props(&props).unwrap())
+            .unwrap();
+        let payload = [7u8; 900];
+        for i in 0..40 {
+            let b = Bytes::from(batch(0, 1, 1_000 + i, None, &payload));
+            partition.append(b, 0, Durability::PageCache).await.unwrap();
+        }
+        partition.tick().await.unwrap();
+        let start = partition
+            .with_log(|log| Ok(log.log_start_offset()))
+            .unwrap();
+        assert!(start > 0, "retention deleted nothing");
+        let retired_left = partition.with_log(|log| Ok(log.retired.len())).unwrap();
+        assert_eq!(retired_left, 0, "retired segments left in the log");
+        // The removed segments' files are closed in the background, soon.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while deleted_handles_under(tmp.path()) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "deleted segments still open after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The log goes on from where it was.
+        let b = Bytes::from(batch(0, 1, 2_000, None, &payload));
+        let info = partition.append(b, 0, Durability::PageCache).await.unwrap();
+        assert_eq!(info.base_offset, 40);
     }
 }

@@ -318,6 +318,7 @@ fn open_inner(
         compacted_upto: -1,
         compaction_recheck_ms: i64::MAX,
         first_unflushed_ms: None,
+        retired: Vec::new(),
     };
     if log.leader_epochs != epochs_on_disk || !dir.exists(LEADER_EPOCH_CHECKPOINT)? {
         log.write_leader_epochs()?;

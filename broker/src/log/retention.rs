@@ -79,6 +79,7 @@ impl PartitionLog {
             if let Some(seg) = self.segments.remove(base) {
                 seg.rename_files(&*dir, DELETED_SUFFIX)?;
                 remove_deleted(&*dir, *base)?;
+                self.retired.push(seg);
             }
         }
         if !doomed.is_empty() {
