@@ -1,5 +1,5 @@
-//! Consumer tasks. [`RawConsumer`] pipelines nothing fancy: one Fetch per leader at a time,
-//! `--fetch-bytes` per partition, every batch's CRC checked and every record walked (as a real
+//! Consumer tasks. [`RawConsumer`] keeps one round of Fetches (one per leader) in flight ahead
+//! of the round it is checking, `--fetch-bytes` per partition, every batch's CRC checked and every record walked (as a real
 //! consumer does), offsets advanced by the batches received. [`run_library`] drives the library's
 //! [`Consumer::poll`]. With `e2e`, each record's value carries its send time ([`read_stamp`]) and
 //! the task records the produce-to-consume latency.
@@ -23,10 +23,10 @@ use super::payload::{now_us, read_stamp};
 use super::settings::Settings;
 use super::stats::{Live, TaskStats};
 use super::Timeline;
-use crate::cluster::{Client, FetchParams, FetchPartition};
+use crate::cluster::{Client, FetchParams, FetchPartition, FetchedPartition};
 use crate::config::ConsumerConfig;
 use crate::consumer::{Consumer, SeekTo};
-use crate::error::KafkaCode;
+use crate::error::{ClientError, KafkaCode};
 
 /// End offsets per partition that consumers read up to, once known.
 pub type Targets = watch::Receiver<Option<Arc<HashMap<i32, i64>>>>;
@@ -102,12 +102,16 @@ impl Progress {
     fn unfinished(&self) -> Vec<(i32, i64)> {
         self.positions
             .iter()
-            .filter(|(p, pos)| match &self.targets_seen {
-                Some((t, _)) => t.get(p).is_some_and(|end| pos < end),
-                None => true,
-            })
+            .filter(|(p, pos)| self.short_of_target(*p, *pos))
             .copied()
             .collect()
+    }
+
+    fn short_of_target(&self, partition: i32, position: i64) -> bool {
+        match &self.targets_seen {
+            Some((t, _)) => t.get(&partition).is_some_and(|end| position < *end),
+            None => true,
+        }
     }
 }
 
@@ -214,6 +218,7 @@ impl RawConsumer {
             isolation_level: 0,
         };
         let mut failures_in_row = 0u32;
+        let mut prefetched: Option<Round> = None;
         tokio::time::sleep_until(task.timeline.start.into()).await;
         loop {
             match progress.check(&mut task, Instant::now()) {
@@ -228,24 +233,25 @@ impl RawConsumer {
             if failures_in_row >= CONSECUTIVE_FAILURES_MAX {
                 break;
             }
-            let wanted = progress.unfinished();
-            let mut by_node: Vec<(i32, Vec<FetchPartition>)> = Vec::new();
-            for (p, pos) in wanted {
-                let node = self.leaders.get(&p).copied().unwrap_or(-1);
-                let fp = FetchPartition {
-                    topic: topic.clone(),
-                    partition: p,
-                    fetch_offset: pos,
-                    log_start_offset: -1,
-                    partition_max_bytes: s.fetch_partition_bytes,
-                };
-                match by_node.iter_mut().find(|(n, _)| *n == node) {
-                    Some((_, v)) => v.push(fp),
-                    None => by_node.push((node, vec![fp])),
-                }
+            let round = match prefetched.take() {
+                Some(round) => round,
+                None => self.start_round(&topic, &progress.unfinished(), params, &s),
+            };
+            let mut responses = Vec::with_capacity(round.len());
+            for handle in round {
+                responses.push(match handle.await {
+                    Ok(response) => response.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("fetch task ended: {e}")),
+                });
             }
-            for (node, parts) in by_node {
-                let response = self.client.fetch(node, params, parts).await;
+            // Ask for what follows before checking and walking these batches, as real consumers
+            // do: the broker sends the next response while this one is verified.
+            let mut next = positions_after(&progress.unfinished(), &responses);
+            next.retain(|&(p, pos)| progress.short_of_target(p, pos));
+            if !next.is_empty() {
+                prefetched = Some(self.start_round(&topic, &next, params, &s));
+            }
+            for response in responses {
                 let (now, now_us) = (Instant::now(), now_us());
                 let fetched = match response {
                     Ok(f) => f,
@@ -318,8 +324,76 @@ impl RawConsumer {
                 }
             }
         }
+        for handle in prefetched.into_iter().flatten() {
+            handle.abort();
+        }
         stats
     }
+
+    /// Sends one Fetch to each leader of `positions`' partitions; the responses come back through
+    /// the returned handles, one per leader.
+    fn start_round(
+        &self,
+        topic: &Arc<str>,
+        positions: &[(i32, i64)],
+        params: FetchParams,
+        s: &Settings,
+    ) -> Round {
+        let mut by_node: Vec<(i32, Vec<FetchPartition>)> = Vec::new();
+        for &(p, pos) in positions {
+            let node = self.leaders.get(&p).copied().unwrap_or(-1);
+            let fp = FetchPartition {
+                topic: topic.clone(),
+                partition: p,
+                fetch_offset: pos,
+                log_start_offset: -1,
+                partition_max_bytes: s.fetch_partition_bytes,
+            };
+            match by_node.iter_mut().find(|(n, _)| *n == node) {
+                Some((_, v)) => v.push(fp),
+                None => by_node.push((node, vec![fp])),
+            }
+        }
+        by_node
+            .into_iter()
+            .map(|(node, parts)| {
+                let client = self.client.clone();
+                tokio::spawn(async move { client.fetch(node, params, parts).await })
+            })
+            .collect()
+    }
+}
+
+/// The Fetch requests of one round, one per leader, in flight.
+type Round = Vec<tokio::task::JoinHandle<Result<Vec<FetchedPartition>, ClientError>>>;
+
+/// Where each partition of `positions` stands once the complete batches in `responses` are
+/// consumed: a header-only walk (the CRC check and the record walk come after), stopping where
+/// the full walk stops, at an error code, a partial or a malformed batch.
+fn positions_after(
+    positions: &[(i32, i64)],
+    responses: &[Result<Vec<FetchedPartition>, String>],
+) -> Vec<(i32, i64)> {
+    let mut next = positions.to_vec();
+    for fp in responses.iter().flatten().flatten() {
+        if fp.error_code != 0 {
+            continue;
+        }
+        let Some(slot) = next.iter_mut().find(|(p, _)| *p == fp.partition) else {
+            continue;
+        };
+        'chunks: for chunk in &fp.records {
+            for batch in BatchIter::without_crc(chunk.clone()) {
+                let Ok(batch) = batch else {
+                    break 'chunks;
+                };
+                if batch.last_offset() >= slot.1 {
+                    slot.1 = batch.last_offset() + 1;
+                }
+            }
+        }
+    }
+    next
 }
 
 /// The library consumer's settings for a task.
@@ -426,4 +500,64 @@ pub async fn library_consumer(
 /// How long e2e consumers wait for the last records once the producers are done.
 pub fn drain_timeout() -> Duration {
     Duration::from_millis(DRAIN_TIMEOUT_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use sluice_protocol::record::{
+        set_base_offset, BatchOptions, Compression, RecordBatchBuilder, TimestampType,
+    };
+
+    use super::*;
+
+    fn batch(base: i64, n: usize) -> Bytes {
+        let mut b = RecordBatchBuilder::new(BatchOptions {
+            compression: Compression::None,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            timestamp_type: TimestampType::CreateTime,
+            is_transactional: false,
+            is_control: false,
+            partition_leader_epoch: -1,
+        });
+        for i in 0..n {
+            b.append(i as i64, None, Some(b"value"), &[]).unwrap();
+        }
+        let mut bytes = BytesMut::from(&b.finish().unwrap()[..]);
+        set_base_offset(&mut bytes, base).unwrap();
+        bytes.freeze()
+    }
+
+    fn fetched(partition: i32, error_code: i16, records: Vec<Bytes>) -> FetchedPartition {
+        FetchedPartition {
+            topic: "t".into(),
+            partition,
+            error_code,
+            high_watermark: 100,
+            log_start_offset: 0,
+            records,
+        }
+    }
+
+    #[test]
+    fn the_next_fetch_starts_where_the_full_walk_will_stop() {
+        let mut chunk = BytesMut::new();
+        chunk.extend_from_slice(&batch(0, 3));
+        chunk.extend_from_slice(&batch(3, 2));
+        let tail = batch(5, 4);
+        chunk.extend_from_slice(&tail[..tail.len() - 7]);
+        let responses = vec![
+            Ok(vec![
+                // Batches before the position are skipped; a partial tail is fetched again.
+                fetched(0, 0, vec![chunk.freeze()]),
+                // An error leaves the partition where it was.
+                fetched(1, 6, vec![batch(10, 2)]),
+            ]),
+            Err("fetch: connection reset".to_string()),
+        ];
+        let next = positions_after(&[(0, 1), (1, 10), (2, 7)], &responses);
+        assert_eq!(next, vec![(0, 5), (1, 10), (2, 7)]);
+    }
 }
