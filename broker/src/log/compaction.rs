@@ -142,7 +142,9 @@ impl PartitionLog {
                 f.sync()?;
             }
             dir.sync()?;
-            self.segments.insert(base, seg);
+            if let Some(replaced) = self.segments.insert(base, seg) {
+                self.retire(replaced);
+            }
             swapped += 1;
         }
         Ok(swapped)

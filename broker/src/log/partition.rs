@@ -125,7 +125,11 @@ impl Partition {
         let (result, retired) = match &mut *g {
             Ok(log) => {
                 let result = f(log);
-                (result, std::mem::take(&mut log.retired))
+                let retired = (
+                    std::mem::take(&mut log.retired),
+                    std::mem::take(&mut log.retired_files),
+                );
+                (result, retired)
             }
             Err(e) => return Err(e.clone()),
         };
@@ -313,6 +317,11 @@ impl Partition {
             }
         };
         self.commit.finish(outcome);
+        // Segments sealed while this sync ran found the sync flag taken: their sync starts now.
+        let now = self.clock.now_ms();
+        if self.with_log(|log| Ok(log.flush_due(now))).unwrap_or(false) {
+            self.kick_sync();
+        }
     }
 
     /// Reads whole stored batches from `offset` (see [`PartitionLog::read`]); the file read runs
@@ -539,8 +548,8 @@ impl Partition {
 /// Closes removed segments' files on the blocking pool (inline outside a runtime): the last close
 /// of an unlinked segment frees its page cache and blocks, which must not hold up appends or an
 /// async worker.
-fn close_in_background(retired: Vec<Segment>) {
-    if retired.is_empty() {
+fn close_in_background(retired: (Vec<Segment>, Vec<Arc<dyn Storage>>)) {
+    if retired.0.is_empty() && retired.1.is_empty() {
         return;
     }
     match tokio::runtime::Handle::try_current() {

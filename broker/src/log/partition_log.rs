@@ -149,8 +149,9 @@ pub struct PartitionLog {
     /// Recovery point last written to the offsets checkpoint.
     pub(crate) recovery_point: i64,
     pub(crate) last_checkpoint_ms: i64,
-    /// Sealed segments' files not yet fsynced.
-    pub(crate) pending_files: Vec<Arc<dyn Storage>>,
+    /// Sealed segments' files not yet fsynced, each with its segment's base offset (so a segment
+    /// removed before the sync takes its files along instead of keeping them open).
+    pub(crate) pending_files: Vec<(i64, Arc<dyn Storage>)>,
     pub(crate) dir_dirty: bool,
     pub(crate) offsets: Arc<OffsetsFile>,
     pub(crate) pending_snapshot: Option<(String, Vec<u8>)>,
@@ -165,6 +166,8 @@ pub struct PartitionLog {
     /// and frees its blocks (about 200 ms here), so [`Partition`](crate::log::partition::Partition)
     /// takes them out and closes them off its lock, on the blocking pool.
     pub(crate) retired: Vec<Segment>,
+    /// Files of retired segments that were waiting for a sync (closed with [`Self::retired`]).
+    pub(crate) retired_files: Vec<Arc<dyn Storage>>,
 }
 
 /// Offsets checkpoint payload.
@@ -476,10 +479,12 @@ impl PartitionLog {
         if active.size() == 0 && active.base_offset() == base_offset {
             return Ok(());
         }
+        let sealed = active.base_offset();
         let log = active.file().clone();
         let index_files = active.write_indexes(&*dir)?;
-        self.pending_files.push(log);
-        self.pending_files.extend(index_files);
+        self.pending_files.push((sealed, log));
+        self.pending_files
+            .extend(index_files.into_iter().map(|f| (sealed, f)));
         let seg = Segment::create(
             &*dir,
             base_offset,
@@ -549,7 +554,10 @@ impl PartitionLog {
     pub fn begin_sync(&mut self, now_ms: i64) -> SyncPlan {
         let upto = self.log_end_offset();
         let sealed = !self.pending_files.is_empty();
-        let mut files = std::mem::take(&mut self.pending_files);
+        let mut files: Vec<Arc<dyn Storage>> = std::mem::take(&mut self.pending_files)
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
         let sealed_files = files.len();
         files.push(self.active().file().clone());
         let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
@@ -628,7 +636,7 @@ impl PartitionLog {
             if let Some(seg) = self.segments.remove(&base) {
                 seg.rename_files(&*dir, DELETED_SUFFIX)?;
                 remove_deleted(&*dir, base)?;
-                self.retired.push(seg);
+                self.retire(seg);
             }
         }
         let active = self.active_mut();
@@ -657,6 +665,19 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Hands a segment removed from the log to [`Self::retired`], with any of its files still
+    /// waiting for a sync: a removed segment needs no fsync, and its files are closed together.
+    pub(crate) fn retire(&mut self, seg: Segment) {
+        let base = seg.base_offset();
+        let (gone, kept) = std::mem::take(&mut self.pending_files)
+            .into_iter()
+            .partition(|(b, _)| *b == base);
+        self.pending_files = kept;
+        self.retired_files
+            .extend(gone.into_iter().map(|(_, f): (i64, _)| f));
+        self.retired.push(seg);
+    }
+
     fn first_base(&self) -> i64 {
         self.segments.keys().next().copied().unwrap_or(0)
     }
@@ -665,8 +686,11 @@ impl PartitionLog {
     /// snapshot, the offsets checkpoint and the clean-shutdown marker.
     pub fn close(&mut self, now_ms: i64) -> LogResult<()> {
         let dir = self.dir.clone();
-        let files = self.active_mut().write_indexes(&*dir)?;
-        self.pending_files.extend(files);
+        let active = self.active_mut();
+        let base = active.base_offset();
+        let files = active.write_indexes(&*dir)?;
+        self.pending_files
+            .extend(files.into_iter().map(|f| (base, f)));
         self.dir_dirty = true;
         let plan = self.begin_sync(now_ms);
         plan.execute()?;

@@ -201,7 +201,7 @@ fn open_inner(
                 epochs.assign(h.leader_epoch, h.base_offset);
             },
         )?;
-        to_sync.push(seg.file().clone());
+        to_sync.push((seg.base_offset(), seg.file().clone()));
         if let ScanEnd::Invalid { position, reason } = end {
             let at_offset = seg.next_offset();
             if at_offset < recovery_point {
@@ -259,7 +259,7 @@ fn open_inner(
             }
         }
         let seg = Segment::create(&*dir, log_start, entries_max, interval)?;
-        to_sync.push(seg.file().clone());
+        to_sync.push((seg.base_offset(), seg.file().clone()));
         segments.insert(log_start, seg);
     }
     let first_base = *segments.keys().next().expect("non-empty");
@@ -281,9 +281,9 @@ fn open_inner(
     }
     // Sealed segments need index files on disk.
     let last_base = *segments.keys().next_back().expect("non-empty");
-    for (base, seg) in segments.iter_mut() {
-        if *base != last_base && !seg.indexes_written() {
-            to_sync.extend(seg.write_indexes(&*dir)?);
+    for (&base, seg) in segments.iter_mut() {
+        if base != last_base && !seg.indexes_written() {
+            to_sync.extend(seg.write_indexes(&*dir)?.into_iter().map(|f| (base, f)));
         }
     }
     let producers = rebuild_producers(&*dir, &segments, log_start, end)?;
@@ -294,6 +294,8 @@ fn open_inner(
     // After an unclean shutdown the scanned files may exist only in the page cache (the process
     // died, the kernel did not): they join the next group commit instead of being fsynced here, so
     // opening never waits on the disk, and the recovery point stays where it was until that sync.
+    // Files of segments dropped above need no sync.
+    to_sync.retain(|(base, _)| segments.contains_key(base));
     let (synced_offset, pending_files) = if clean {
         (end, Vec::new())
     } else {
@@ -319,6 +321,7 @@ fn open_inner(
         compaction_recheck_ms: i64::MAX,
         first_unflushed_ms: None,
         retired: Vec::new(),
+        retired_files: Vec::new(),
     };
     if log.leader_epochs != epochs_on_disk || !dir.exists(LEADER_EPOCH_CHECKPOINT)? {
         log.write_leader_epochs()?;

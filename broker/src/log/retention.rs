@@ -79,7 +79,7 @@ impl PartitionLog {
             if let Some(seg) = self.segments.remove(base) {
                 seg.rename_files(&*dir, DELETED_SUFFIX)?;
                 remove_deleted(&*dir, *base)?;
-                self.retired.push(seg);
+                self.retire(seg);
             }
         }
         if !doomed.is_empty() {
