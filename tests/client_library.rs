@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sluice_client::partitioner::partition_for_key;
 use sluice_client::{
-    Admin, ClientConfig, Consumer, ConsumerConfig, NewTopic, Producer, ProducerConfig,
-    ProducerRecord, SeekTo,
+    Admin, ClientConfig, ConsumeError, Consumer, ConsumerConfig, NewTopic, OffsetReset, Producer,
+    ProducerConfig, ProducerRecord, SeekTo,
 };
 use sluice_tests::Broker;
 
@@ -95,6 +95,95 @@ async fn produce_consume_and_ranges_round_trip() {
     let d = admin.describe_topic("lib").await.unwrap();
     assert_eq!(d.partitions.len(), 4);
     assert_eq!(d.partitions[biggest as usize].end_offset, Some(end));
+}
+
+/// Polls until `n` records arrived (or 30 s passed), failing on any error.
+async fn poll_records(consumer: &mut Consumer, n: usize) -> Vec<(i32, i64)> {
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while got.len() < n && std::time::Instant::now() < deadline {
+        for r in consumer.poll(Duration::from_millis(200)).await.unwrap() {
+            got.push((r.partition, r.offset));
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_out_of_range_is_reported_or_reset() {
+    let broker = Broker::start();
+    let admin = Admin::connect(ClientConfig::new(&broker.bootstrap()))
+        .await
+        .unwrap();
+    admin.create_topic(&NewTopic::new("oor", 2)).await.unwrap();
+    let producer = Producer::new(producer_config(&broker)).await.unwrap();
+    let mut deliveries = Vec::new();
+    for p in 0..2 {
+        for i in 0..10u32 {
+            let value = format!("v{i}");
+            let record = ProducerRecord::new("oor", value.as_bytes()).with_partition(p);
+            deliveries.push(producer.send(record).await.unwrap());
+        }
+    }
+    producer.close().await.unwrap();
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    let both = [("oor".to_string(), 0), ("oor".to_string(), 1)];
+
+    // No reset policy: the error names the partition, the other partition's records still come,
+    // and the failed partition waits for a seek.
+    let mut consumer = Consumer::new(consumer_config(&broker)).await.unwrap();
+    consumer.assign(&both).await.unwrap();
+    consumer.seek("oor", 0, SeekTo::Offset(500)).await.unwrap();
+    let mut records = Vec::new();
+    let mut error = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while (records.len() < 10 || error.is_none()) && std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)).await {
+            Ok(batch) => records.extend(batch.iter().map(|r| (r.partition, r.offset))),
+            Err(e) => {
+                assert!(error.is_none(), "second error: {e}");
+                error = Some(e);
+            }
+        }
+    }
+    match error {
+        Some(ConsumeError::OffsetOutOfRange {
+            partition, offset, ..
+        }) => assert_eq!((partition, offset), (0, 500)),
+        other => panic!("expected OffsetOutOfRange, got {other:?}"),
+    }
+    assert_eq!(records, (0..10).map(|o| (1, o)).collect::<Vec<_>>());
+    assert_eq!(consumer.position("oor", 0), Some(500));
+    consumer.seek("oor", 0, SeekTo::Offset(4)).await.unwrap();
+    let rest = poll_records(&mut consumer, 6).await;
+    assert_eq!(rest, (4..10).map(|o| (0, o)).collect::<Vec<_>>());
+
+    // auto.offset.reset=earliest: the position moves to the oldest record and reading goes on.
+    let mut config = consumer_config(&broker);
+    config.auto_offset_reset = Some(OffsetReset::Earliest);
+    let mut consumer = Consumer::new(config).await.unwrap();
+    consumer.assign(&both[..1]).await.unwrap();
+    consumer.seek("oor", 0, SeekTo::Offset(500)).await.unwrap();
+    let got = poll_records(&mut consumer, 10).await;
+    assert_eq!(got, (0..10).map(|o| (0, o)).collect::<Vec<_>>());
+
+    // latest: it moves to the end and waits for new records.
+    let mut config = consumer_config(&broker);
+    config.auto_offset_reset = Some(OffsetReset::Latest);
+    let mut consumer = Consumer::new(config).await.unwrap();
+    consumer.assign(&both[..1]).await.unwrap();
+    consumer.seek("oor", 0, SeekTo::Offset(500)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while consumer.position("oor", 0) != Some(10) {
+        assert!(std::time::Instant::now() < deadline, "no reset to the end");
+        assert!(consumer
+            .poll(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_empty());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

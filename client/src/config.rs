@@ -234,6 +234,21 @@ pub struct ConsumerConfig {
     /// `isolation.level`: read committed (1) or uncommitted (0). Sluice has no transactions, so
     /// both read the same records; control batches are always skipped.
     pub read_committed: bool,
+    /// `auto.offset.reset` for a position the partition no longer (or not yet) holds: move to the
+    /// earliest or latest offset, or (`None`, Kafka's `none`) report
+    /// [`ConsumeError::OffsetOutOfRange`](crate::error::ConsumeError::OffsetOutOfRange). The plain
+    /// consumer reports by default, so an application reading exact ranges learns what it missed;
+    /// group consumers use their own setting (Kafka's default, latest).
+    pub auto_offset_reset: Option<OffsetReset>,
+}
+
+/// Where a position goes when it has nothing to read from (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// The earliest stored record.
+    Earliest,
+    /// Only records written from now on (Kafka's default).
+    Latest,
 }
 
 impl ConsumerConfig {
@@ -248,6 +263,7 @@ impl ConsumerConfig {
             max_partition_fetch_bytes: 8 * 1024 * 1024,
             check_crcs: true,
             read_committed: false,
+            auto_offset_reset: None,
         }
     }
 

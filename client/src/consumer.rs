@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::cluster::{Client, FetchParams, FetchPartition, FetchedPartition};
-use crate::config::ConsumerConfig;
+use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{ClientError, ConsumeError, KafkaCode};
 use crate::message::ConsumerRecord;
 use decode::{decode_records, next_offset};
@@ -63,6 +63,9 @@ struct PartitionState {
     log_start_offset: Option<i64>,
     epoch: u64,
     fetching: bool,
+    /// Not fetched until the next seek: its last fetch failed for good (out of range without a
+    /// reset policy, a corrupt batch, a broker error that retrying will not fix).
+    halted: bool,
 }
 
 /// A partition's fetched chunks not decoded yet: (slot, fetch offset, chunks).
@@ -84,6 +87,9 @@ pub struct Consumer {
     done_tx: mpsc::UnboundedSender<FetchDone>,
     done_rx: mpsc::UnboundedReceiver<FetchDone>,
     in_flight_nodes: Vec<i32>,
+    /// A partition's failure found while other partitions' records were taken: returned by the
+    /// next `poll`, after those records, so none are lost.
+    deferred_error: Option<ConsumeError>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -114,6 +120,7 @@ impl Consumer {
             done_tx,
             done_rx,
             in_flight_nodes: Vec::new(),
+            deferred_error: None,
         })
     }
 
@@ -156,6 +163,7 @@ impl Consumer {
                     log_start_offset: p.log_start_offset,
                     epoch: p.epoch + 1,
                     fetching: false,
+                    halted: p.halted,
                 },
                 None => PartitionState {
                     topic: Arc::from(topic.as_str()),
@@ -166,6 +174,7 @@ impl Consumer {
                     log_start_offset: None,
                     epoch: 0,
                     fetching: false,
+                    halted: false,
                 },
             });
         }
@@ -212,6 +221,7 @@ impl Consumer {
         let p = &mut self.partitions[i];
         p.epoch += 1;
         p.fetching = false;
+        p.halted = false;
         p.pending_seek = Some(to);
         p.position = None;
         self.resolve_seeks().await
@@ -294,10 +304,19 @@ impl Consumer {
 
     /// Returns the next records of the assigned partitions, waiting up to `timeout` for some.
     /// An empty vector means none arrived in time.
+    ///
+    /// A position out of the partition's range (retention removed it, or a seek went past the end)
+    /// moves to the beginning or the end when [`ConsumerConfig::auto_offset_reset`] says so, and is
+    /// returned as [`ConsumeError::OffsetOutOfRange`] otherwise. A partition that fails stops being
+    /// fetched until it is sought; the others go on, and records already fetched from them are
+    /// returned before the error.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ConsumeError> {
         let deadline = Instant::now() + timeout;
-        self.resolve_seeks().await?;
         loop {
+            if let Some(e) = self.deferred_error.take() {
+                return Err(e);
+            }
+            self.resolve_seeks().await?;
             self.launch_fetches().await?;
             let now = Instant::now();
             if now >= deadline {
@@ -307,11 +326,11 @@ impl Consumer {
                 Ok(Some(done)) => done,
                 Ok(None) | Err(_) => return Ok(Vec::new()),
             };
-            let undecoded = self.complete_fetch(done)?;
+            let undecoded = self.complete_fetch(done);
             // Prefetch: the next fetch goes out before these records are decoded and processed.
             self.launch_fetches().await?;
             let mut out = Vec::new();
-            self.decode(undecoded, &mut out)?;
+            self.decode(undecoded, &mut out);
             if !out.is_empty() {
                 return Ok(out);
             }
@@ -323,7 +342,7 @@ impl Consumer {
     async fn launch_fetches(&mut self) -> Result<(), ConsumeError> {
         let mut by_node: HashMap<i32, Vec<usize>> = HashMap::new();
         for (i, p) in self.partitions.iter().enumerate() {
-            if p.fetching || p.position.is_none() {
+            if p.fetching || p.halted || p.position.is_none() {
                 continue;
             }
             let leader = match self.client.cached_leader(&p.topic, p.partition) {
@@ -378,8 +397,9 @@ impl Consumer {
     }
 
     /// Applies a fetch response: errors, high watermarks, new positions. Returns what to decode:
-    /// (slot, fetch offset, chunks) per partition with data.
-    fn complete_fetch(&mut self, done: FetchDone) -> Result<Vec<Undecoded>, ConsumeError> {
+    /// (slot, fetch offset, chunks) per partition with data. A partition's failure halts that
+    /// partition and is kept for the next `poll` ([`Self::defer`]).
+    fn complete_fetch(&mut self, done: FetchDone) -> Vec<Undecoded> {
         let mut to_decode = Vec::new();
         self.in_flight_nodes.retain(|&n| n != done.node);
         let responses = match done.result {
@@ -387,19 +407,26 @@ impl Consumer {
             Err(e) => {
                 tracing::debug!(node = done.node, error = %e, "fetch failed; refreshing metadata");
                 self.client.node_failed(done.node);
+                let retriable = e.is_retriable();
                 for (i, _, epoch) in done.sent {
                     if let Some(p) = self.partitions.get_mut(i) {
                         if p.epoch == epoch {
                             p.fetching = false;
+                            p.halted = !retriable;
                         }
                     }
                 }
-                if !e.is_retriable() {
-                    return Err(e.into());
+                if !retriable {
+                    self.defer(e.into());
                 }
-                return Ok(to_decode);
+                return to_decode;
             }
         };
+        let reset_to = self.config.auto_offset_reset.map(|r| match r {
+            OffsetReset::Earliest => SeekTo::Beginning,
+            OffsetReset::Latest => SeekTo::End,
+        });
+        let mut failed = Vec::new();
         for (i, fetch_offset, epoch) in done.sent {
             let Some(p) = self.partitions.get_mut(i) else {
                 continue;
@@ -416,26 +443,49 @@ impl Consumer {
             };
             match r.error_code {
                 0 => {}
-                1 => {
-                    return Err(ConsumeError::OffsetOutOfRange {
-                        topic: p.topic.to_string(),
-                        partition: p.partition,
-                        offset: fetch_offset,
-                        start: r.log_start_offset,
-                        end: r.high_watermark,
-                    })
-                }
+                1 => match reset_to {
+                    Some(to) => {
+                        tracing::info!(
+                            topic = %p.topic,
+                            partition = p.partition,
+                            offset = fetch_offset,
+                            log_start = r.log_start_offset,
+                            high_watermark = r.high_watermark,
+                            ?to,
+                            "offset out of range; resetting"
+                        );
+                        p.epoch += 1;
+                        p.position = None;
+                        p.pending_seek = Some(to);
+                        continue;
+                    }
+                    None => {
+                        p.halted = true;
+                        failed.push(ConsumeError::OffsetOutOfRange {
+                            topic: p.topic.to_string(),
+                            partition: p.partition,
+                            offset: fetch_offset,
+                            start: r.log_start_offset,
+                            end: r.high_watermark,
+                        });
+                        continue;
+                    }
+                },
                 code => {
                     let code = KafkaCode(code);
                     if code.refreshes_metadata() || code.is_retriable() {
                         self.client.invalidate(&p.topic);
                         continue;
                     }
-                    return Err(ClientError::Broker {
-                        code,
-                        context: format!("fetch {}/{}", p.topic, p.partition),
-                    }
-                    .into());
+                    p.halted = true;
+                    failed.push(
+                        ClientError::Broker {
+                            code,
+                            context: format!("fetch {}/{}", p.topic, p.partition),
+                        }
+                        .into(),
+                    );
+                    continue;
                 }
             }
             if r.high_watermark >= 0 {
@@ -449,17 +499,26 @@ impl Consumer {
             p.position = Some(next_offset(&r.records, fetch_offset));
             to_decode.push((i, fetch_offset, r.records.clone()));
         }
-        Ok(to_decode)
+        for e in failed {
+            self.defer(e);
+        }
+        to_decode
+    }
+
+    /// Keeps a partition's failure for the next `poll` (the first one, when several fail).
+    fn defer(&mut self, e: ConsumeError) {
+        match &self.deferred_error {
+            None => self.deferred_error = Some(e),
+            Some(_) => tracing::warn!(error = %e, "partition fetch failed"),
+        }
     }
 
     /// Decodes fetched chunks into `out`. On a corrupt batch, the partition's position goes back
-    /// to it (discarding the prefetch already sent past it) and the error is returned.
-    fn decode(
-        &mut self,
-        undecoded: Vec<Undecoded>,
-        out: &mut Vec<ConsumerRecord>,
-    ) -> Result<(), ConsumeError> {
+    /// to it (discarding the prefetch already sent past it), the partition halts, and the error
+    /// waits for the next `poll` while the other partitions' records are returned.
+    fn decode(&mut self, undecoded: Vec<Undecoded>, out: &mut Vec<ConsumerRecord>) {
         let check_crcs = self.config.check_crcs;
+        let mut failed = Vec::new();
         for (i, fetch_offset, chunks) in undecoded {
             let Some(p) = self.partitions.get_mut(i) else {
                 continue;
@@ -476,7 +535,8 @@ impl Consumer {
                 p.position = Some(e.offset);
                 p.epoch += 1;
                 p.fetching = false;
-                return Err(ConsumeError::CorruptBatch {
+                p.halted = true;
+                failed.push(ConsumeError::CorruptBatch {
                     topic: p.topic.to_string(),
                     partition: p.partition,
                     offset: e.offset,
@@ -484,7 +544,9 @@ impl Consumer {
                 });
             }
         }
-        Ok(())
+        for e in failed {
+            self.defer(e);
+        }
     }
 
     /// Reads the records of `topic`/`partition` with offsets in `[from, until)`, independently of

@@ -29,7 +29,9 @@ pub mod producer;
 
 pub use admin::{Admin, NewTopic, TopicDescription};
 pub use cluster::Client;
-pub use config::{Acks, ClientConfig, CompressionType, ConsumerConfig, ProducerConfig};
+pub use config::{
+    Acks, ClientConfig, CompressionType, ConsumerConfig, OffsetReset, ProducerConfig,
+};
 pub use consumer::{Consumer, SeekTo};
 pub use error::{AdminError, ClientError, ConsumeError, ProduceError};
 pub use message::{ConsumerRecord, Header, ProducerRecord, RecordMetadata};

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_protocol::record::{BatchError, BatchIter, RecordBatch};
+use sluice_protocol::wire::error_code::ErrorCode;
 use tokio::sync::watch;
 
 use super::error::BenchError;
@@ -270,6 +271,14 @@ impl RawConsumer {
                     else {
                         continue;
                     };
+                    if fp.error_code == ErrorCode::OFFSET_OUT_OF_RANGE.0
+                        && fp.log_start_offset > slot.1
+                    {
+                        // Retention removed records before they were read: go on from the
+                        // oldest left, as a consumer with auto.offset.reset=earliest does.
+                        slot.1 = fp.log_start_offset;
+                        continue;
+                    }
                     if fp.error_code != 0 {
                         stats.fail(
                             &format!(
@@ -403,6 +412,9 @@ pub fn library_config(s: &Settings, client: crate::config::ClientConfig) -> Cons
     c.max_partition_fetch_bytes = s.fetch_partition_bytes;
     c.fetch_max_bytes = c.fetch_max_bytes.max(s.fetch_partition_bytes);
     c.fetch_max_wait = Duration::from_millis(100);
+    // Retention may remove the oldest records while the run reads them: go on from the oldest
+    // left, like the raw consumer.
+    c.auto_offset_reset = Some(crate::config::OffsetReset::Earliest);
     c
 }
 

@@ -15,7 +15,7 @@ use super::args::OffsetSpec;
 use super::format::{render_json, Format};
 use super::progress::Progress;
 use super::Global;
-use crate::config::ConsumerConfig;
+use crate::config::{ConsumerConfig, OffsetReset};
 use crate::consumer::{Consumer, SeekTo};
 
 /// Arguments of `sluice consume`.
@@ -66,6 +66,13 @@ pub async fn run(global: &Global, args: ConsumeArgs) -> anyhow::Result<()> {
     if args.exit_at_end {
         config.fetch_max_wait = Duration::from_millis(100);
     }
+    // A position retention removed (or a log cut below it) moves on, as kcat's does: to the
+    // oldest record when reading from the beginning, else to the end.
+    config.auto_offset_reset = Some(if args.from_beginning {
+        OffsetReset::Earliest
+    } else {
+        OffsetReset::Latest
+    });
     let start = if args.from_beginning {
         OffsetSpec::Beginning
     } else {

@@ -31,18 +31,10 @@ use super::member::{GroupConfig, GroupError, Heartbeat, Membership};
 use super::protocol::Subscription;
 use crate::cluster::Client;
 use crate::config::ConsumerConfig;
+pub use crate::config::OffsetReset;
 use crate::consumer::{Consumer, SeekTo};
 use crate::error::{ClientError, ConsumeError};
 use crate::message::ConsumerRecord;
-
-/// Where a partition without a committed offset starts (`auto.offset.reset`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffsetReset {
-    /// The earliest stored record.
-    Earliest,
-    /// Only records written from now on (Kafka's default).
-    Latest,
-}
 
 /// Settings of a [`GroupConsumer`].
 #[derive(Debug, Clone)]
@@ -56,7 +48,8 @@ pub struct GroupConsumerConfig {
     /// Commit the positions this often from `poll`; `None` (the default) leaves commits to the
     /// application.
     pub auto_commit_interval: Option<Duration>,
-    /// Where partitions without a committed offset start.
+    /// Where partitions without a committed offset start, and where a position the log no longer
+    /// holds moves (overrides `consumer.auto_offset_reset`).
     pub auto_offset_reset: OffsetReset,
 }
 
@@ -202,7 +195,9 @@ impl GroupConsumer {
         if assignors.is_empty() {
             return Err(GroupConsumeError::Config("no assignor configured".into()));
         }
-        let consumer = Consumer::new(config.consumer.clone()).await?;
+        let mut consumer_config = config.consumer.clone();
+        consumer_config.auto_offset_reset = Some(config.auto_offset_reset);
+        let consumer = Consumer::new(consumer_config).await?;
         let coordinator_client = Client::connect(config.consumer.client.clone()).await?;
         let membership = Membership::new(coordinator_client, config.group.clone());
         Ok(GroupConsumer {
@@ -267,18 +262,7 @@ impl GroupConsumer {
             self.rebalance().await?;
         }
         self.maybe_auto_commit().await;
-        match self.consumer.poll(timeout).await {
-            Ok(records) => Ok(records),
-            Err(ConsumeError::OffsetOutOfRange {
-                topic, partition, ..
-            }) => {
-                let to = self.reset_to();
-                tracing::info!(%topic, partition, ?to, "offset out of range; resetting");
-                self.consumer.seek(&topic, partition, to).await?;
-                Ok(Vec::new())
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.consumer.poll(timeout).await?)
     }
 
     fn reset_to(&self) -> SeekTo {
