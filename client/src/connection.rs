@@ -7,12 +7,14 @@
 //! few syscalls (large parts bypass its buffer, so produced batches are never copied). A reader task reads size-prefixed response frames (bounded by
 //! [`RESPONSE_FRAME_BYTES_MAX`] before allocating), matches each to its waiter by correlation id and
 //! hands over the frame after the correlation id as `Bytes` (a slice of the read buffer: record
-//! data in fetch responses is never copied again). Any I/O failure fails every waiter with
+//! data in fetch responses is never copied again; large frames are read into recycled buffers,
+//! [`frame_pool`]). Any I/O failure fails every waiter with
 //! [`ConnectionError`] and marks the connection closed; the [`crate::cluster`] layer reconnects.
 //!
 //! **Invariant**: a waiter is registered before its frame is queued, so a response can never
 //! arrive for an unknown id except after the waiter gave up (timeout), and is then dropped.
 
+pub mod frame_pool;
 pub mod pending;
 
 use std::io;
@@ -20,14 +22,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::limits::{CONNECTION_QUEUE_REQUESTS_MAX, RESPONSE_FRAME_BYTES_MAX};
+use crate::limits::{
+    CONNECTION_QUEUE_REQUESTS_MAX, POOLED_FRAME_BYTES_MIN, RESPONSE_FRAME_BYTES_MAX,
+};
+use frame_pool::FramePool;
 use pending::Pending;
 
 /// What can go wrong on one connection.
@@ -363,6 +368,7 @@ async fn read_loop(mut read: OwnedReadHalf, shared: Arc<Shared>) {
 
 async fn read_frames(read: &mut OwnedReadHalf, shared: &Shared) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    let pool = FramePool::default();
     loop {
         while buf.len() < 4 {
             if fill(read, &mut buf).await? == 0 {
@@ -387,15 +393,29 @@ async fn read_frames(read: &mut OwnedReadHalf, shared: &Shared) -> Result<(), St
             });
         }
         let total = 4 + size as usize;
-        if buf.capacity() < total {
-            buf.reserve(total - buf.len());
-        }
-        while buf.len() < total {
-            if fill(read, &mut buf).await? == 0 {
-                return Err("closed by the broker inside a frame".to_string());
+        let mut frame = if buf.len() < total && total >= POOLED_FRAME_BYTES_MIN {
+            // A large frame not read yet: into a recycled buffer, exactly its own bytes.
+            let mut frame = pool.take(total);
+            frame.extend_from_slice(&buf);
+            buf.clear();
+            while frame.len() < total {
+                let rest = total - frame.len();
+                if fill(read, &mut (&mut frame).limit(rest)).await? == 0 {
+                    return Err("closed by the broker inside a frame".to_string());
+                }
             }
-        }
-        let mut frame = buf.split_to(total).freeze();
+            pool.freeze(frame)
+        } else {
+            if buf.capacity() < total {
+                buf.reserve(total - buf.len());
+            }
+            while buf.len() < total {
+                if fill(read, &mut buf).await? == 0 {
+                    return Err("closed by the broker inside a frame".to_string());
+                }
+            }
+            buf.split_to(total).freeze()
+        };
         frame.advance(4);
         let correlation_id = frame.get_i32();
         let waiter = shared
@@ -415,7 +435,7 @@ async fn read_frames(read: &mut OwnedReadHalf, shared: &Shared) -> Result<(), St
     }
 }
 
-async fn fill(read: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<usize, String> {
+async fn fill<B: BufMut>(read: &mut OwnedReadHalf, buf: &mut B) -> Result<usize, String> {
     match read.read_buf(buf).await {
         Ok(n) => Ok(n),
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(1),

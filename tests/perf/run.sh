@@ -211,9 +211,8 @@ if [ "$HALF" -gt 0 ]; then
 else
   echo '{}' > "$WORK/latency.json"
 fi
-# --no-idempotence: the idempotent library producer currently reorders pipelined batches
-# (OUT_OF_ORDER_SEQUENCE_NUMBER, then retries; see BENCHMARKS.md); drop it once fixed.
-bench libproduce produce --api library --no-idempotence --topic perf-library --message-size 1000 --batch-size 1000 \
+# The library producer with its defaults: idempotence on, as Kafka's producer.
+bench libproduce produce --api library --topic perf-library --message-size 1000 --batch-size 1000 \
   "${RETENTION[@]}" --partitions 1 --producers 1 --acks 1 --duration "$DURATION" --warmup "$WARMUP"
 bench libconsume consume --api library --topic perf-library --consumers 1
 drop_topic perf-library

@@ -137,12 +137,14 @@ fn walk(
     let e2e = task.settings.workload == super::Workload::E2e;
     let received_measured = now >= task.timeline.measure_start;
     let mut t = Tally::default();
-    for record in batch.records()? {
+    // A borrowed walk: the fields are slices of the section, nothing reference-counted per record.
+    let section = batch.decode()?;
+    for record in &section {
         let record = record?;
         if record.offset() < position {
             continue;
         }
-        let value = record.value().map_or(&[][..], |v| &v[..]);
+        let value = record.value().unwrap_or(&[]);
         let measured = if e2e {
             match read_stamp(value) {
                 Some(sent) if sent >= task.timeline.measure_start_us => {
