@@ -29,6 +29,17 @@ impl KafkaCode {
     pub fn refreshes_metadata(self) -> bool {
         matches!(self.0, 3 | 5 | 6 | 13 | 74 | 75)
     }
+
+    /// True for produce errors that mean the broker refused the batch before appending it
+    /// (validation, authorization): its sequence numbers were never used. Any other failure may
+    /// have come after the append (and the records may be replicated), so an idempotent producer
+    /// must not hand its sequence numbers to later batches.
+    pub fn refused_before_append(self) -> bool {
+        // CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE, INVALID_REQUIRED_ACKS,
+        // TOPIC_AUTHORIZATION_FAILED, CLUSTER_AUTHORIZATION_FAILED, INVALID_TIMESTAMP,
+        // UNSUPPORTED_FOR_MESSAGE_FORMAT, POLICY_VIOLATION, INVALID_RECORD.
+        matches!(self.0, 2 | 10 | 18 | 21 | 29 | 31 | 32 | 43 | 44 | 87)
+    }
 }
 
 impl std::fmt::Display for KafkaCode {
@@ -319,5 +330,13 @@ mod tests {
         assert!(KafkaCode(6).is_retriable());
         assert!(!KafkaCode(36).is_retriable());
         assert_eq!(KafkaCode(999).name(), "UNKNOWN_ERROR_CODE");
+    }
+
+    #[test]
+    fn only_validation_refusals_free_a_batchs_sequence_numbers() {
+        assert!(KafkaCode(10).refused_before_append()); // MESSAGE_TOO_LARGE
+        assert!(KafkaCode(87).refused_before_append()); // INVALID_RECORD
+        assert!(!KafkaCode(-1).refused_before_append()); // UNKNOWN_SERVER_ERROR: may be appended
+        assert!(!KafkaCode(19).refused_before_append()); // NOT_ENOUGH_REPLICAS_AFTER_APPEND
     }
 }

@@ -497,8 +497,10 @@ async fn on_produce_response(
                 } else {
                     let context = format!("produce to {}/{}", batch.topic, batch.partition);
                     let e = ClientError::Broker { code, context };
-                    if let Ok(mut s) = inner.state.lock() {
-                        s.acc.rejected(&batch);
+                    if code.refused_before_append() {
+                        if let Ok(mut s) = inner.state.lock() {
+                            s.acc.rejected(&batch);
+                        }
                     }
                     finish(inner, batch, Err(e.into()));
                 }
