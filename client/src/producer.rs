@@ -333,8 +333,21 @@ fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>, nodes: &mut NodeQueues
     // request, so each request holds at most one batch per partition (the response has one
     // base offset per partition) and a partition's batches go out in order.
     let mut by_node: Vec<(i32, Vec<Vec<ReadyBatch>>)> = Vec::new();
+    // Batches of a partition whose leader is unknown wait together, in order: once one waits,
+    // every later batch of its partition waits too, even if a metadata refresh lands meanwhile
+    // (a later batch reaching the leader first would be refused as out of order, and the
+    // earlier one after it too).
+    let mut leaderless: Vec<ReadyBatch> = Vec::new();
     for batch in batches {
-        match inner.client.cached_leader(&batch.topic, batch.partition) {
+        let waiting = leaderless
+            .iter()
+            .any(|b| b.partition == batch.partition && *b.topic == *batch.topic);
+        let leader = if waiting {
+            None
+        } else {
+            inner.client.cached_leader(&batch.topic, batch.partition)
+        };
+        match leader {
             Some(node) => {
                 let requests = match by_node.iter_mut().position(|(n, _)| *n == node) {
                     Some(i) => &mut by_node[i].1,
@@ -355,19 +368,11 @@ fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>, nodes: &mut NodeQueues
                 }
                 requests[slot].push(batch);
             }
-            None => {
-                let inner = inner.clone();
-                tokio::spawn(async move {
-                    let err = ClientError::NoLeader {
-                        topic: batch.topic.to_string(),
-                        partition: batch.partition,
-                    };
-                    inner.client.invalidate(&batch.topic);
-                    let _ = inner.client.topic(&batch.topic).await;
-                    retry_or_fail(&inner, vec![(batch, err.to_string())]).await;
-                });
-            }
+            None => leaderless.push(batch),
         }
+    }
+    if !leaderless.is_empty() {
+        wait_for_leaders(inner, leaderless);
     }
     for (node, requests) in by_node {
         for batches in requests {
@@ -386,6 +391,35 @@ fn dispatch(inner: &Arc<Inner>, batches: Vec<ReadyBatch>, nodes: &mut NodeQueues
             }
         }
     }
+}
+
+/// Retries batches whose partition has no known leader (see [`retry_or_fail`]) and refreshes
+/// the metadata of their topics meanwhile.
+fn wait_for_leaders(inner: &Arc<Inner>, batches: Vec<ReadyBatch>) {
+    let mut topics: Vec<Arc<str>> = Vec::new();
+    let retries = batches
+        .into_iter()
+        .map(|batch| {
+            if !topics.contains(&batch.topic) {
+                topics.push(batch.topic.clone());
+            }
+            let reason = ClientError::NoLeader {
+                topic: batch.topic.to_string(),
+                partition: batch.partition,
+            }
+            .to_string();
+            (batch, reason)
+        })
+        .collect();
+    retry_or_fail(inner, retries);
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        for topic in topics {
+            inner.client.invalidate(&topic);
+            let _ = inner.client.topic(&topic).await;
+        }
+        inner.wake.notify_one();
+    });
 }
 
 /// Writes one broker's produce requests in the order they were queued, without waiting for
@@ -462,7 +496,7 @@ async fn on_produce_response(
             if e.is_retriable() {
                 let reason = e.to_string();
                 let retries = batches.into_iter().map(|b| (b, reason.clone())).collect();
-                retry_or_fail(inner, retries).await;
+                retry_or_fail(inner, retries);
             } else {
                 for batch in batches {
                     finish(inner, batch, Err(ProduceError::Client(e.clone())));
@@ -506,15 +540,18 @@ async fn on_produce_response(
                 }
             }
             if !retries.is_empty() {
-                retry_or_fail(inner, retries).await;
+                retry_or_fail(inner, retries);
             }
         }
     }
 }
 
-/// Fails batches whose `delivery.timeout.ms` has passed; requeues the others, all at once after
-/// one backoff, so they go out again in sequence order.
-async fn retry_or_fail(inner: &Arc<Inner>, batches: Vec<(ReadyBatch, String)>) {
+/// Fails batches whose `delivery.timeout.ms` has passed and puts the others back in their
+/// partitions' queues, in sequence order, due again after the backoff. They go back at once, not
+/// after the backoff: a partition whose first batch is not due yet sends nothing (the accumulator
+/// drains in order), so no later batch can reach a new leader before a retried one and push it
+/// out of the broker's duplicate window.
+fn retry_or_fail(inner: &Arc<Inner>, batches: Vec<(ReadyBatch, String)>) {
     let timeout = inner.config.delivery_timeout;
     let mut retry = Vec::new();
     let mut attempts = 0;
@@ -539,11 +576,20 @@ async fn retry_or_fail(inner: &Arc<Inner>, batches: Vec<(ReadyBatch, String)>) {
         .config
         .client
         .retry_backoff
-        .saturating_mul(1 << attempts.min(4));
-    tokio::time::sleep(backoff.min(Duration::from_secs(1))).await;
-    if let Ok(mut s) = inner.state.lock() {
-        for batch in retry {
-            s.acc.requeue(batch);
+        .saturating_mul(1 << attempts.min(4))
+        .min(Duration::from_secs(1));
+    let due = Instant::now() + backoff;
+    match inner.state.lock() {
+        Ok(mut s) => {
+            for mut batch in retry {
+                batch.retry_at = Some(due);
+                s.acc.requeue(batch);
+            }
+        }
+        Err(_) => {
+            for batch in retry {
+                finish(inner, batch, Err(ProduceError::Closed));
+            }
         }
     }
     inner.wake.notify_one();

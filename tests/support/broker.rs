@@ -16,6 +16,8 @@ const START_DEADLINE: Duration = Duration::from_secs(60);
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 /// The line `sluiced` prints on stdout once it accepts connections.
 const LISTENING_PREFIX: &str = "sluiced listening on ";
+/// Lines of each run's log printed when a test fails (`SLUICE_TEST_LOG_LINES` overrides).
+const LOG_TAIL_LINES: usize = 40;
 
 /// Path of a workspace binary (`sluiced`, `sluice`) built next to the running test executable.
 /// Panics with the build command when it is missing or older than its sources.
@@ -327,11 +329,24 @@ impl Drop for Broker {
     fn drop(&mut self) {
         self.kill9();
         if std::thread::panicking() {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- sluiced log tail ({}) ---", self.data_dir.display());
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
+            // Every run's tail, oldest first: a failure often starts in a run that has ended
+            // (a node stopped mid-test). SLUICE_TEST_LOG_LINES widens the tail.
+            let lines = std::env::var("SLUICE_TEST_LOG_LINES")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(LOG_TAIL_LINES);
+            for run in 1..=self.starts {
+                let path = self.temp.path().join(format!("sluiced-{run}.log"));
+                let log = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+                eprintln!(
+                    "--- sluiced log tail, run {run} of {} ({}) ---",
+                    self.starts,
+                    self.data_dir.display()
+                );
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
             }
         }
     }

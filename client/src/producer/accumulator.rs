@@ -84,6 +84,8 @@ pub struct ReadyBatch {
     pub created: Instant,
     /// Send attempts so far.
     pub attempts: u32,
+    /// Not sent again before this (a retry's backoff); later batches of its partition wait too.
+    pub retry_at: Option<Instant>,
 }
 
 struct OpenBatch {
@@ -287,6 +289,12 @@ impl Accumulator {
                     // answered, and nothing follows it until it is answered (as the Java client
                     // does): otherwise a later batch could reach a new leader first, and the
                     // retried one would fall out of the broker's duplicate window.
+                    if let Some(at) = q.ready.front().and_then(|b| b.retry_at) {
+                        if at > now {
+                            next_due = Some(next_due.map_or(at, |d| d.min(at)));
+                            break;
+                        }
+                    }
                     let retrying = q.ready.front().is_some_and(|b| b.attempts > 0);
                     if retrying && q.in_flight > 0 {
                         break;
@@ -443,6 +451,7 @@ impl PartitionQueue {
             outcome: open.outcome,
             created: open.opened,
             attempts: 0,
+            retry_at: None,
         });
         Ok(())
     }
@@ -545,6 +554,51 @@ mod tests {
             a.complete("t", 1);
         }
         assert!(a.is_empty());
+    }
+
+    #[test]
+    fn a_batch_waiting_for_its_backoff_holds_back_its_partition_only() {
+        let t0 = Instant::now();
+        let id = ProducerIdentity {
+            producer_id: 7,
+            producer_epoch: 0,
+        };
+        let mut a = acc(100, 0, id);
+        for _ in 0..3 {
+            append(&mut a, 1, &[b'y'; 90], t0);
+        }
+        append(&mut a, 2, &[b'z'; 90], t0);
+        let (ready, _) = a.drain_ready(t0, true).unwrap();
+        // Partition 1's first batch found no leader: it goes back, due in 50 ms.
+        let (mut waiting, sent): (Vec<_>, Vec<_>) = ready
+            .into_iter()
+            .partition(|b| b.partition == 1 && b.base_sequence == 0);
+        let mut w = waiting.remove(0);
+        w.retry_at = Some(t0 + Duration::from_millis(50));
+        a.requeue(w);
+        let (ready, due) = a.drain_ready(t0, false).unwrap();
+        assert!(
+            ready
+                .iter()
+                .all(|b| b.partition != 1 || b.base_sequence != 2),
+            "nothing of partition 1 overtakes the waiting batch"
+        );
+        assert!(ready.iter().all(|b| b.base_sequence != 0));
+        assert_eq!(due, Some(t0 + Duration::from_millis(50)));
+        for b in sent.iter().chain(&ready) {
+            a.complete(&b.topic, b.partition);
+        }
+        let (ready, _) = a
+            .drain_ready(t0 + Duration::from_millis(50), false)
+            .unwrap();
+        assert_eq!(
+            ready
+                .iter()
+                .map(|b| (b.partition, b.base_sequence))
+                .collect::<Vec<_>>(),
+            vec![(1, 0)],
+            "then it goes out alone, first"
+        );
     }
 
     #[test]
