@@ -109,6 +109,20 @@ async fn poll_records(consumer: &mut Consumer, n: usize) -> Vec<(i32, i64)> {
     got
 }
 
+/// A consumer of `partitions` of topic `oor` whose partition 0 is sought past its end.
+async fn consumer_past_the_end(
+    broker: &Broker,
+    reset: Option<OffsetReset>,
+    partitions: &[(String, i32)],
+) -> Consumer {
+    let mut config = consumer_config(broker);
+    config.auto_offset_reset = reset;
+    let mut consumer = Consumer::new(config).await.unwrap();
+    consumer.assign(partitions).await.unwrap();
+    consumer.seek("oor", 0, SeekTo::Offset(500)).await.unwrap();
+    consumer
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_position_out_of_range_is_reported_or_reset() {
     let broker = Broker::start();
@@ -133,9 +147,7 @@ async fn a_position_out_of_range_is_reported_or_reset() {
 
     // No reset policy: the error names the partition, the other partition's records still come,
     // and the failed partition waits for a seek.
-    let mut consumer = Consumer::new(consumer_config(&broker)).await.unwrap();
-    consumer.assign(&both).await.unwrap();
-    consumer.seek("oor", 0, SeekTo::Offset(500)).await.unwrap();
+    let mut consumer = consumer_past_the_end(&broker, None, &both).await;
     let mut records = Vec::new();
     let mut error = None;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -161,20 +173,13 @@ async fn a_position_out_of_range_is_reported_or_reset() {
     assert_eq!(rest, (4..10).map(|o| (0, o)).collect::<Vec<_>>());
 
     // auto.offset.reset=earliest: the position moves to the oldest record and reading goes on.
-    let mut config = consumer_config(&broker);
-    config.auto_offset_reset = Some(OffsetReset::Earliest);
-    let mut consumer = Consumer::new(config).await.unwrap();
-    consumer.assign(&both[..1]).await.unwrap();
-    consumer.seek("oor", 0, SeekTo::Offset(500)).await.unwrap();
+    let mut consumer =
+        consumer_past_the_end(&broker, Some(OffsetReset::Earliest), &both[..1]).await;
     let got = poll_records(&mut consumer, 10).await;
     assert_eq!(got, (0..10).map(|o| (0, o)).collect::<Vec<_>>());
 
     // latest: it moves to the end and waits for new records.
-    let mut config = consumer_config(&broker);
-    config.auto_offset_reset = Some(OffsetReset::Latest);
-    let mut consumer = Consumer::new(config).await.unwrap();
-    consumer.assign(&both[..1]).await.unwrap();
-    consumer.seek("oor", 0, SeekTo::Offset(500)).await.unwrap();
+    let mut consumer = consumer_past_the_end(&broker, Some(OffsetReset::Latest), &both[..1]).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while consumer.position("oor", 0) != Some(10) {
         assert!(std::time::Instant::now() < deadline, "no reset to the end");

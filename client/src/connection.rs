@@ -4,12 +4,13 @@
 //! header v1 first, record batches by reference after), written with correlation id 0; the
 //! connection stamps the correlation id it assigns into bytes 8..12, registers the waiter in
 //! [`pending::Pending`] and queues the parts to a writer task that coalesces queued frames into
-//! few syscalls (large parts bypass its buffer, so produced batches are never copied). A reader task reads size-prefixed response frames (bounded by
-//! [`RESPONSE_FRAME_BYTES_MAX`] before allocating), matches each to its waiter by correlation id and
-//! hands over the frame after the correlation id as `Bytes` (a slice of the read buffer: record
-//! data in fetch responses is never copied again; large frames are read into recycled buffers,
-//! [`frame_pool`]). Any I/O failure fails every waiter with
-//! [`ConnectionError`] and marks the connection closed; the [`crate::cluster`] layer reconnects.
+//! few syscalls (large parts bypass its buffer, so produced batches are never copied). A reader
+//! task reads size-prefixed response frames (bounded by [`RESPONSE_FRAME_BYTES_MAX`] before
+//! allocating), matches each to its waiter by correlation id and hands over the frame after the
+//! correlation id as `Bytes` (a slice of the read buffer: record data in fetch responses is never
+//! copied again; large frames are read into recycled buffers, [`frame_pool`]). Any I/O failure
+//! fails every waiter with [`ConnectionError`] and marks the connection closed; the
+//! [`crate::cluster`] layer reconnects.
 //!
 //! **Invariant**: a waiter is registered before its frame is queued, so a response can never
 //! arrive for an unknown id except after the waiter gave up (timeout), and is then dropped.

@@ -49,6 +49,15 @@ pub enum SeekTo {
     Timestamp(i64),
 }
 
+impl From<OffsetReset> for SeekTo {
+    fn from(reset: OffsetReset) -> SeekTo {
+        match reset {
+            OffsetReset::Earliest => SeekTo::Beginning,
+            OffsetReset::Latest => SeekTo::End,
+        }
+    }
+}
+
 /// ListOffsets' special timestamps.
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -422,10 +431,7 @@ impl Consumer {
                 return to_decode;
             }
         };
-        let reset_to = self.config.auto_offset_reset.map(|r| match r {
-            OffsetReset::Earliest => SeekTo::Beginning,
-            OffsetReset::Latest => SeekTo::End,
-        });
+        let reset_to = self.config.auto_offset_reset.map(SeekTo::from);
         let mut failed = Vec::new();
         for (i, fetch_offset, epoch) in done.sent {
             let Some(p) = self.partitions.get_mut(i) else {

@@ -31,9 +31,8 @@ use crate::log::error::{LogError, LogResult};
 use crate::log::group_commit::{GroupCommit, Wait};
 use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::limits::WRITEBACK_CHUNK_BYTES;
-use crate::log::partition_log::{AppendInfo, PartitionLog};
+use crate::log::partition_log::{AppendInfo, PartitionLog, RetiredSegment};
 use crate::log::read::{ReadOutcome, ReadPlan, ReadResult, SendChunk};
-use crate::log::segment::Segment;
 use crate::log::storage::Storage;
 
 /// The active segment's file when it has gathered [`WRITEBACK_CHUNK_BYTES`] of dirty data.
@@ -125,11 +124,7 @@ impl Partition {
         let (result, retired) = match &mut *g {
             Ok(log) => {
                 let result = f(log);
-                let retired = (
-                    std::mem::take(&mut log.retired),
-                    std::mem::take(&mut log.retired_files),
-                );
-                (result, retired)
+                (result, std::mem::take(&mut log.retired))
             }
             Err(e) => return Err(e.clone()),
         };
@@ -548,8 +543,8 @@ impl Partition {
 /// Closes removed segments' files on the blocking pool (inline outside a runtime): the last close
 /// of an unlinked segment frees its page cache and blocks, which must not hold up appends or an
 /// async worker.
-fn close_in_background(retired: (Vec<Segment>, Vec<Arc<dyn Storage>>)) {
-    if retired.0.is_empty() && retired.1.is_empty() {
+fn close_in_background(retired: Vec<RetiredSegment>) {
+    if retired.is_empty() {
         return;
     }
     match tokio::runtime::Handle::try_current() {

@@ -165,9 +165,15 @@ pub struct PartitionLog {
     /// still to be closed. Closing the last handle of an unlinked 1 GiB file drops its page cache
     /// and frees its blocks (about 200 ms here), so [`Partition`](crate::log::partition::Partition)
     /// takes them out and closes them off its lock, on the blocking pool.
-    pub(crate) retired: Vec<Segment>,
-    /// Files of retired segments that were waiting for a sync (closed with [`Self::retired`]).
-    pub(crate) retired_files: Vec<Arc<dyn Storage>>,
+    pub(crate) retired: Vec<RetiredSegment>,
+}
+
+/// A segment removed from the log, with those of its files that were still waiting for a sync
+/// (a removed segment needs none): everything to close together, off the lock.
+#[derive(Debug)]
+pub(crate) struct RetiredSegment {
+    _segment: Segment,
+    _unsynced: Vec<Arc<dyn Storage>>,
 }
 
 /// Offsets checkpoint payload.
@@ -666,16 +672,17 @@ impl PartitionLog {
     }
 
     /// Hands a segment removed from the log to [`Self::retired`], with any of its files still
-    /// waiting for a sync: a removed segment needs no fsync, and its files are closed together.
+    /// waiting for a sync.
     pub(crate) fn retire(&mut self, seg: Segment) {
         let base = seg.base_offset();
-        let (gone, kept) = std::mem::take(&mut self.pending_files)
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_files)
             .into_iter()
             .partition(|(b, _)| *b == base);
         self.pending_files = kept;
-        self.retired_files
-            .extend(gone.into_iter().map(|(_, f): (i64, _)| f));
-        self.retired.push(seg);
+        self.retired.push(RetiredSegment {
+            _segment: seg,
+            _unsynced: gone.into_iter().map(|(_, f)| f).collect(),
+        });
     }
 
     fn first_base(&self) -> i64 {

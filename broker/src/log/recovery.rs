@@ -321,7 +321,6 @@ fn open_inner(
         compaction_recheck_ms: i64::MAX,
         first_unflushed_ms: None,
         retired: Vec::new(),
-        retired_files: Vec::new(),
     };
     if log.leader_epochs != epochs_on_disk || !dir.exists(LEADER_EPOCH_CHECKPOINT)? {
         log.write_leader_epochs()?;

@@ -1,6 +1,6 @@
 //! Consumer tasks. [`RawConsumer`] keeps one round of Fetches (one per leader) in flight ahead
-//! of the round it is checking, `--fetch-bytes` per partition, every batch's CRC checked and every record walked (as a real
-//! consumer does), offsets advanced by the batches received. [`run_library`] drives the library's
+//! of the round it is checking, `--fetch-bytes` per partition, every batch's CRC checked and
+//! every record walked (as a real consumer does), offsets advanced by the batches received. [`run_library`] drives the library's
 //! [`Consumer::poll`]. With `e2e`, each record's value carries its send time ([`read_stamp`]) and
 //! the task records the produce-to-consume latency.
 //!
@@ -26,6 +26,7 @@ use super::stats::{Live, TaskStats};
 use super::Timeline;
 use crate::cluster::{Client, FetchParams, FetchPartition, FetchedPartition};
 use crate::config::ConsumerConfig;
+use crate::consumer::decode::next_offset;
 use crate::consumer::{Consumer, SeekTo};
 use crate::error::{ClientError, KafkaCode};
 
@@ -390,18 +391,8 @@ fn positions_after(
         if fp.error_code != 0 {
             continue;
         }
-        let Some(slot) = next.iter_mut().find(|(p, _)| *p == fp.partition) else {
-            continue;
-        };
-        'chunks: for chunk in &fp.records {
-            for batch in BatchIter::without_crc(chunk.clone()) {
-                let Ok(batch) = batch else {
-                    break 'chunks;
-                };
-                if batch.last_offset() >= slot.1 {
-                    slot.1 = batch.last_offset() + 1;
-                }
-            }
+        if let Some(slot) = next.iter_mut().find(|(p, _)| *p == fp.partition) {
+            slot.1 = next_offset(&fp.records, slot.1);
         }
     }
     next
@@ -519,23 +510,12 @@ pub fn drain_timeout() -> Duration {
 #[cfg(test)]
 mod tests {
     use bytes::{Bytes, BytesMut};
-    use sluice_protocol::record::{
-        set_base_offset, BatchOptions, Compression, RecordBatchBuilder, TimestampType,
-    };
+    use sluice_protocol::record::{set_base_offset, BatchOptions, RecordBatchBuilder};
 
     use super::*;
 
     fn batch(base: i64, n: usize) -> Bytes {
-        let mut b = RecordBatchBuilder::new(BatchOptions {
-            compression: Compression::None,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            timestamp_type: TimestampType::CreateTime,
-            is_transactional: false,
-            is_control: false,
-            partition_leader_epoch: -1,
-        });
+        let mut b = RecordBatchBuilder::new(BatchOptions::default());
         for i in 0..n {
             b.append(i as i64, None, Some(b"value"), &[]).unwrap();
         }

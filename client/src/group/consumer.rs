@@ -265,13 +265,6 @@ impl GroupConsumer {
         Ok(self.consumer.poll(timeout).await?)
     }
 
-    fn reset_to(&self) -> SeekTo {
-        match self.config.auto_offset_reset {
-            OffsetReset::Earliest => SeekTo::Beginning,
-            OffsetReset::Latest => SeekTo::End,
-        }
-    }
-
     fn positions(&self) -> BTreeMap<(String, i32), i64> {
         self.assignment
             .iter()
@@ -427,7 +420,7 @@ impl GroupConsumer {
         } else {
             self.membership.committed(Some(&assigned)).await?
         };
-        let reset = self.reset_to();
+        let reset = SeekTo::from(self.config.auto_offset_reset);
         for (topic, partition) in &assigned {
             let to = match committed.get(&(topic.clone(), *partition)) {
                 Some(Some(c)) => SeekTo::Offset(c.offset),

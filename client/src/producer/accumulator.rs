@@ -474,6 +474,15 @@ mod tests {
         )
     }
 
+    /// An idempotent producer's accumulator: 100-byte batches, no linger, 2 in flight.
+    fn idempotent(producer_id: i64) -> Accumulator {
+        let id = ProducerIdentity {
+            producer_id,
+            producer_epoch: 0,
+        };
+        acc(100, 0, id)
+    }
+
     fn append(a: &mut Accumulator, p: i32, value: &[u8], now: Instant) -> Appended {
         a.append("t", p, 1000, Some(b"k"), Some(value), &[], value.len(), now)
             .unwrap()
@@ -508,11 +517,7 @@ mod tests {
     #[test]
     fn in_flight_is_bounded_and_sequences_increase() {
         let t0 = Instant::now();
-        let id = ProducerIdentity {
-            producer_id: 7,
-            producer_epoch: 0,
-        };
-        let mut a = acc(100, 0, id);
+        let mut a = idempotent(7);
         for _ in 0..4 {
             append(&mut a, 1, &[b'y'; 90], t0);
         }
@@ -559,11 +564,7 @@ mod tests {
     #[test]
     fn a_batch_waiting_for_its_backoff_holds_back_its_partition_only() {
         let t0 = Instant::now();
-        let id = ProducerIdentity {
-            producer_id: 7,
-            producer_epoch: 0,
-        };
-        let mut a = acc(100, 0, id);
+        let mut a = idempotent(7);
         for _ in 0..3 {
             append(&mut a, 1, &[b'y'; 90], t0);
         }
@@ -588,6 +589,13 @@ mod tests {
         for b in sent.iter().chain(&ready) {
             a.complete(&b.topic, b.partition);
         }
+        let (early, _) = a
+            .drain_ready(t0 + Duration::from_millis(10), false)
+            .unwrap();
+        assert!(
+            early.is_empty(),
+            "with nothing in flight, the retry still waits until it is due"
+        );
         let (ready, _) = a
             .drain_ready(t0 + Duration::from_millis(50), false)
             .unwrap();
@@ -604,11 +612,7 @@ mod tests {
     #[test]
     fn batches_after_a_rejected_one_take_over_its_sequences() {
         let t0 = Instant::now();
-        let id = ProducerIdentity {
-            producer_id: 3,
-            producer_epoch: 0,
-        };
-        let mut a = acc(100, 0, id);
+        let mut a = idempotent(3);
         for _ in 0..3 {
             append(&mut a, 0, &[b'q'; 90], t0);
         }
