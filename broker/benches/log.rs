@@ -159,7 +159,7 @@ fn main() -> anyhow::Result<()> {
 
     // 3. Sequential read from the page cache through the partition handle, 1 MiB per read.
     let end = log.log_end_offset();
-    let p = Partition::new("bench", 0, log, clock.clone());
+    let p = Partition::new("bench", 0, log, clock.clone(), Arc::default());
     let (read_bytes, read_wall, read_cpu) = timed(|| {
         let mut bytes = 0u64;
         for _ in 0..3 {
@@ -178,7 +178,13 @@ fn main() -> anyhow::Result<()> {
     let fio_gbps = fio(tmp.path());
     let dir_b = tmp.path().join("durable-0");
     let d: Arc<dyn Directory> = Arc::new(FileDirectory::create(&dir_b)?);
-    let p = Partition::new("bench", 1, recovery::open(d, config(), 0)?, clock.clone());
+    let p = Partition::new(
+        "bench",
+        1,
+        recovery::open(d, config(), 0)?,
+        clock.clone(),
+        Arc::default(),
+    );
     let per_writer = 256usize;
     let (_, durable_wall, durable_cpu) = timed(|| {
         rt.block_on(async {

@@ -33,6 +33,7 @@ pub mod partition_log;
 pub mod producer_state;
 pub mod read;
 pub mod recovery;
+pub mod recycle;
 pub mod retention;
 pub mod scan;
 pub mod segment;

@@ -68,3 +68,13 @@ pub const PREALLOCATE_BYTES: u64 = 32 * 1024 * 1024;
 /// `Storage::start_writeback`): big enough for large sequential writes, small enough that a seal's
 /// fdatasync finds little to flush.
 pub const WRITEBACK_CHUNK_BYTES: u64 = 16 * 1024 * 1024;
+/// How long a deleted segment's log file is held for its page cache (see `recycle`) before it is
+/// closed: Kafka delays segment deletion by `file.delete.delay.ms`, 60 s, too.
+pub const RECYCLE_HOLD_MS: i64 = 60_000;
+/// Most bytes of deleted segments held at once: past it the oldest are closed at once. Holding
+/// keeps disk blocks allocated (they are freed as a file is cut), so this bounds the disk a
+/// deletion leaves in use for up to [`RECYCLE_HOLD_MS`]; 8 GiB covers several seconds of appends.
+pub const RECYCLE_HELD_BYTES_MAX: u64 = 8 * 1024 * 1024 * 1024;
+/// Appended bytes gathered before a held file is cut by as many: one `ftruncate` per 1 MiB keeps
+/// the freed pages few enough to be reused at once, and the system calls few.
+pub const RECYCLE_STEP_BYTES: u64 = 1024 * 1024;

@@ -28,9 +28,11 @@ use crate::log::checkpoint::{read_checked_in, write_atomic_in};
 use crate::log::clock::Clock;
 use crate::log::config::LogConfig;
 use crate::log::error::{LogError, LogResult};
-use crate::log::partition::Partition;
+use crate::log::partition::{close_in_background, Partition};
 use crate::log::recovery;
-use crate::log::storage::{sync_dir, Directory, FileDirectory};
+use crate::log::recycle::PageRecycler;
+use crate::log::segment::LOG_SUFFIX;
+use crate::log::storage::{sync_dir, Directory, FileDirectory, FileStorage, Storage};
 
 /// Small file in a partition directory holding its topic config overrides.
 pub const CONFIG_FILE: &str = "log-config";
@@ -45,6 +47,8 @@ pub struct LogManager {
     defaults: LogConfig,
     clock: Arc<dyn Clock>,
     partitions: RwLock<BTreeMap<Key, Arc<Partition>>>,
+    /// Deleted segments' log files, whose pages new appends reuse (see `recycle`).
+    recycler: Arc<PageRecycler>,
 }
 
 /// Parses a partition directory name `<topic>-<partition>`.
@@ -91,6 +95,7 @@ impl LogManager {
         clock: Arc<dyn Clock>,
     ) -> LogResult<LogManager> {
         fs::create_dir_all(data_dir)?;
+        let recycler = Arc::new(PageRecycler::new());
         let mut partitions = BTreeMap::new();
         for entry in fs::read_dir(data_dir)? {
             let entry = entry?;
@@ -115,6 +120,7 @@ impl LogManager {
                 &defaults,
                 None,
                 clock.clone(),
+                recycler.clone(),
             );
             partitions.insert((topic, partition), p);
         }
@@ -123,6 +129,7 @@ impl LogManager {
             defaults,
             clock,
             partitions: RwLock::new(partitions),
+            recycler,
         })
     }
 
@@ -133,6 +140,7 @@ impl LogManager {
         defaults: &LogConfig,
         config: Option<LogConfig>,
         clock: Arc<dyn Clock>,
+        recycler: Arc<PageRecycler>,
     ) -> Arc<Partition> {
         let opened = (|| -> LogResult<_> {
             let dir: Arc<dyn Directory> = Arc::new(FileDirectory::create(path)?);
@@ -159,10 +167,10 @@ impl LogManager {
             recovery::open(dir, config, clock.now_ms())
         })();
         match opened {
-            Ok(log) => Partition::new(topic, partition, log, clock),
+            Ok(log) => Partition::new(topic, partition, log, clock, recycler),
             Err(e) => {
                 warn!(topic, partition, error = %e, "partition offline");
-                Partition::offline_with(topic, partition, e, clock)
+                Partition::offline_with(topic, partition, e, clock, recycler)
             }
         }
     }
@@ -174,6 +182,11 @@ impl LogManager {
     /// The broker-wide defaults.
     pub fn defaults(&self) -> &LogConfig {
         &self.defaults
+    }
+
+    /// The deleted segments held for their pages.
+    pub fn recycler(&self) -> &Arc<PageRecycler> {
+        &self.recycler
     }
 
     /// Creates a new, empty partition with `config`.
@@ -198,7 +211,13 @@ impl LogManager {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         sync_dir(&self.data_dir)?;
         let log = recovery::open(Arc::new(dir), config, self.clock.now_ms())?;
-        let p = Partition::new(topic, partition, log, self.clock.clone());
+        let p = Partition::new(
+            topic,
+            partition,
+            log,
+            self.clock.clone(),
+            self.recycler.clone(),
+        );
         map.insert(key, p.clone());
         Ok(p)
     }
@@ -231,8 +250,32 @@ impl LogManager {
         ));
         fs::rename(&path, &doomed)?;
         sync_dir(&self.data_dir)?;
+        let held = self.hold_segments_of(&doomed);
         fs::remove_dir_all(&doomed)?;
+        close_in_background((Vec::new(), held));
         Ok(())
+    }
+
+    /// Hands the segment log files of a partition directory about to be removed to the recycler;
+    /// returns the files it let go of at once (over its byte cap). A file that cannot be opened is
+    /// simply removed with the directory.
+    fn hold_segments_of(&self, dir: &Path) -> Vec<crate::log::recycle::Held> {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let now = self.clock.now_ms();
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.to_string_lossy().ends_with(LOG_SUFFIX) {
+                continue;
+            }
+            if let Ok(file) = FileStorage::open(&path, false) {
+                let file: Arc<dyn Storage> = Arc::new(file);
+                out.extend(self.recycler.hold(file, now));
+            }
+        }
+        out
     }
 
     /// The partition, if it exists (it may be offline: see [`Partition::offline`]).
@@ -267,6 +310,10 @@ impl LogManager {
 
     /// One maintenance round over every online partition.
     pub async fn tick(&self) {
+        let expired = self.recycler.expire(self.clock.now_ms());
+        if !expired.is_empty() {
+            close_in_background((Vec::new(), expired));
+        }
         for p in self.partitions() {
             if p.offline().is_some() {
                 continue;
@@ -294,6 +341,7 @@ impl LogManager {
     /// error (after trying them all).
     pub fn shutdown(&self) -> LogResult<()> {
         let mut first = None;
+        drop(self.recycler.release_all());
         for p in self.partitions() {
             match p.close() {
                 Ok(()) | Err(LogError::Closed) | Err(LogError::Offline { .. }) => {}
@@ -324,5 +372,25 @@ mod tests {
         }
         let c = LogConfig::default();
         assert_eq!(decode_config(&c, &encode_config(&c)).unwrap(), c);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_partition_leaves_its_log_files_to_the_recycler() {
+        use crate::log::batch::testing::batch;
+        use crate::log::clock::SystemClock;
+        use crate::log::partition::Durability;
+        let tmp = tempfile::tempdir().unwrap();
+        let logs =
+            LogManager::open(tmp.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
+        let p = logs.create_partition("t", 0, LogConfig::default()).unwrap();
+        let b = bytes::Bytes::from(batch(0, 1, 1_000, None, &[7u8; 900]));
+        p.append(b, 0, Durability::PageCache).await.unwrap();
+        drop(p);
+        logs.delete_partition("t", 0).unwrap();
+        assert!(!tmp.path().join("t-0").exists());
+        assert_eq!(logs.recycler().held_files(), 1);
+        assert!(logs.recycler().held_bytes() > 900);
+        logs.shutdown().unwrap();
+        assert_eq!(logs.recycler().held_files(), 0, "shutdown lets them go");
     }
 }

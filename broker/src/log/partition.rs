@@ -33,6 +33,7 @@ use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::limits::WRITEBACK_CHUNK_BYTES;
 use crate::log::partition_log::{AppendInfo, PartitionLog, RetiredSegment};
 use crate::log::read::{ReadOutcome, ReadPlan, ReadResult, SendChunk};
+use crate::log::recycle::{Held, PageRecycler};
 use crate::log::storage::Storage;
 
 /// The active segment's file when it has gathered [`WRITEBACK_CHUNK_BYTES`] of dirty data.
@@ -62,6 +63,8 @@ pub struct Partition {
     clock: Arc<dyn Clock>,
     /// A background writeback of the active segment is running.
     writing_back: Arc<AtomicBool>,
+    /// Where removed segments' log files go, and whose pages appends reuse.
+    recycler: Arc<PageRecycler>,
 }
 
 impl Partition {
@@ -71,6 +74,7 @@ impl Partition {
         partition: i32,
         log: PartitionLog,
         clock: Arc<dyn Clock>,
+        recycler: Arc<PageRecycler>,
     ) -> Arc<Partition> {
         let end = log.log_end_offset();
         let durable = log.durable_offset();
@@ -82,6 +86,7 @@ impl Partition {
             end: watch::Sender::new(end),
             clock,
             writing_back: Arc::new(AtomicBool::new(false)),
+            recycler,
         })
     }
 
@@ -91,6 +96,7 @@ impl Partition {
         partition: i32,
         error: LogError,
         clock: Arc<dyn Clock>,
+        recycler: Arc<PageRecycler>,
     ) -> Arc<Partition> {
         let commit = GroupCommit::new(0);
         commit.finish(Err(error.clone()));
@@ -102,6 +108,7 @@ impl Partition {
             end: watch::Sender::new(0),
             clock,
             writing_back: Arc::new(AtomicBool::new(false)),
+            recycler,
         })
     }
 
@@ -129,7 +136,14 @@ impl Partition {
             Err(e) => return Err(e.clone()),
         };
         drop(g);
-        close_in_background(retired);
+        if !retired.is_empty() {
+            let now = self.clock.now_ms();
+            let mut to_close = Vec::new();
+            for r in &retired {
+                to_close.extend(self.recycler.hold(r.log_file(), now));
+            }
+            close_in_background((retired, to_close));
+        }
         result
     }
 
@@ -153,6 +167,7 @@ impl Partition {
         leader_epoch: i32,
         durability: Durability,
     ) -> LogResult<AppendInfo> {
+        self.make_room(batches.len());
         let now = self.clock.now_ms();
         let (info, policy, flush_due, dirty) = self.with_log(|log| {
             let info = log.append_leader(&batches, leader_epoch, now)?;
@@ -167,6 +182,7 @@ impl Partition {
 
     /// Appends batches replicated from the leader, keeping their offsets.
     pub async fn append_as_follower(self: &Arc<Self>, batches: Bytes) -> LogResult<AppendInfo> {
+        self.make_room(batches.len());
         let now = self.clock.now_ms();
         let (info, policy, flush_due, dirty) = self.with_log(|log| {
             let info = log.append_follower(&batches, now)?;
@@ -215,6 +231,15 @@ impl Partition {
                 self.kick_sync();
             }
             Ok(())
+        }
+    }
+
+    /// Before appending `bytes`: lets the recycler drop as many bytes of deleted segments' page
+    /// cache, for the append to reuse (see [`PageRecycler`]).
+    fn make_room(&self, bytes: usize) {
+        let spent = self.recycler.make_room(bytes as u64);
+        if !spent.is_empty() {
+            close_in_background((Vec::new(), spent));
         }
     }
 
@@ -542,16 +567,13 @@ impl Partition {
 
 /// Closes removed segments' files on the blocking pool (inline outside a runtime): the last close
 /// of an unlinked segment frees its page cache and blocks, which must not hold up appends or an
-/// async worker.
-fn close_in_background(retired: Vec<RetiredSegment>) {
-    if retired.is_empty() {
-        return;
-    }
+/// async worker. (A removed segment's log file lives on in the [`PageRecycler`].)
+pub(crate) fn close_in_background(files: (Vec<RetiredSegment>, Vec<Held>)) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
-            runtime.spawn_blocking(move || drop(retired));
+            runtime.spawn_blocking(move || drop(files));
         }
-        Err(_) => drop(retired),
+        Err(_) => drop(files),
     }
 }
 
@@ -602,15 +624,22 @@ mod tests {
         assert!(start > 0, "retention deleted nothing");
         let retired_left = partition.with_log(|log| Ok(log.retired.len())).unwrap();
         assert_eq!(retired_left, 0, "retired segments left in the log");
-        // The removed segments' files are closed in the background, soon.
+        // The removed segments' files are closed in the background, soon, but for their log
+        // files: the recycler holds those for their pages.
+        let held = logs.recycler().held_files();
+        assert!(held > 0, "no removed log file went to the recycler");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while deleted_handles_under(tmp.path()) > 0 {
+        while deleted_handles_under(tmp.path()) > held {
             assert!(
                 Instant::now() < deadline,
                 "deleted segments still open after 10 s"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        assert_eq!(deleted_handles_under(tmp.path()), held);
+        // Past the hold, the maintenance tick lets them go too.
+        drop(logs.recycler().expire(i64::MAX));
+        assert_eq!(deleted_handles_under(tmp.path()), 0);
         // The log goes on from where it was.
         let b = Bytes::from(batch(0, 1, 2_000, None, &payload));
         let info = partition.append(b, 0, Durability::PageCache).await.unwrap();

@@ -172,8 +172,15 @@ pub struct PartitionLog {
 /// (a removed segment needs none): everything to close together, off the lock.
 #[derive(Debug)]
 pub(crate) struct RetiredSegment {
-    _segment: Segment,
+    segment: Segment,
     _unsynced: Vec<Arc<dyn Storage>>,
+}
+
+impl RetiredSegment {
+    /// The segment's log file (already unlinked), for the page recycler.
+    pub(crate) fn log_file(&self) -> Arc<dyn Storage> {
+        Arc::clone(self.segment.file())
+    }
 }
 
 /// Offsets checkpoint payload.
@@ -680,7 +687,7 @@ impl PartitionLog {
             .partition(|(b, _)| *b == base);
         self.pending_files = kept;
         self.retired.push(RetiredSegment {
-            _segment: seg,
+            segment: seg,
             _unsynced: gone.into_iter().map(|(_, f)| f).collect(),
         });
     }

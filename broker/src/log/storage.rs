@@ -70,6 +70,11 @@ pub trait Storage: Send + Sync + Debug {
     fn as_file(&self) -> Option<&File> {
         None
     }
+    /// Drops the clean page-cache pages of `len` bytes from `pos` (dirty ones stay): the data stays
+    /// in the file. Used on deleted segments, whose pages new appends then reuse.
+    fn drop_cached(&self, _pos: u64, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One directory of files (a partition directory).
@@ -315,6 +320,30 @@ impl Storage for FileStorage {
 
     fn as_file(&self) -> Option<&File> {
         Some(&self.file)
+    }
+
+    fn drop_cached(&self, pos: u64, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (libc::off_t::try_from(pos), libc::off_t::try_from(len)) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "range too large",
+            ));
+        };
+        // SAFETY: posix_fadvise on a descriptor owned by `self.file`, with in-range arguments; it
+        // touches no memory of ours. DONTNEED only drops clean cached pages of the range.
+        let r = unsafe {
+            libc::posix_fadvise(
+                self.file.as_raw_fd(),
+                offset,
+                len,
+                libc::POSIX_FADV_DONTNEED,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        Ok(())
     }
 }
 
