@@ -243,9 +243,9 @@ impl Partition {
         }
     }
 
-    /// Starts the active segment's writeback on the blocking pool (one at a time per partition),
-    /// off the append path: it only queues pages for writing, but can wait for room in the device's
-    /// queue.
+    /// Starts the active segment's writeback and tops up its reserved blocks on the blocking pool
+    /// (one at a time per partition), off the append path: both can wait, for room in the
+    /// device's queue or for the file system's journal.
     fn write_back(&self, dirty: Option<Arc<dyn Storage>>) {
         let Some(file) = dirty else { return };
         if self.writing_back.swap(true, Ordering::AcqRel) {
@@ -257,6 +257,9 @@ impl Partition {
             if let Err(e) = file.start_writeback() {
                 // Only an early start of writeback failed; the next fdatasync reports real errors.
                 tracing::debug!(topic, partition, error = %e, "starting writeback failed");
+            }
+            if let Err(e) = file.reserve_ahead() {
+                tracing::debug!(topic, partition, error = %e, "reserving blocks failed");
             }
             running.store(false, Ordering::Release);
         });
@@ -527,11 +530,17 @@ impl Partition {
     /// `flush.ms` / pending seals.
     pub async fn tick(self: &Arc<Self>) -> LogResult<()> {
         let now = self.clock.now_ms();
-        let flush = self.with_log(|log| {
-            log.apply_retention(now)?;
+        let (deleted, flush) = self.with_log(|log| {
+            let deleted = log.plan_retention(now)?;
             log.expire_producers(now);
-            Ok(log.flush_due(now) || log.needs_checkpoint(now))
+            Ok((deleted, log.flush_due(now) || log.needs_checkpoint(now)))
         })?;
+        if let Some(files) = deleted {
+            // The checkpoint's fsyncs and the removals, off the lock and off the async workers.
+            tokio::task::spawn_blocking(move || files.execute())
+                .await
+                .map_err(|e| LogError::from(std::io::Error::other(e.to_string())))??;
+        }
         self.compact(now).await?;
         if flush {
             self.kick_sync();

@@ -5,15 +5,63 @@
 //! Order on disk: the offsets checkpoint with the new log start is written first, then each
 //! segment's files are renamed to `*.deleted` and removed. A crash in between leaves segments
 //! below the checkpointed log start, which recovery removes.
+//!
+//! The log's state moves first, under its lock and without I/O ([`PartitionLog::move_log_start`]:
+//! readers see the new log start at once); the file work ([`LogStartFiles`]: three fsyncs for the
+//! checkpoint, a rename and a removal per file) runs after. The maintenance tick runs it off the
+//! lock, on the blocking pool: under the lock it held appends to the partition for 10-100 ms while
+//! the disk was busy.
+
+use std::sync::Arc;
 
 use crate::log::error::{LogError, LogResult};
-use crate::log::partition_log::{remove_deleted, PartitionLog, DELETED_SUFFIX};
+use crate::log::partition_log::{remove_deleted, OffsetsFile, PartitionLog, DELETED_SUFFIX};
+use crate::log::segment::rename_segment_files;
+use crate::log::storage::Directory;
+
+/// The file work of moving a log start (see the module doc), to run after the log's state moved.
+#[derive(Debug)]
+#[must_use = "the checkpoint and the removal of the files are still to be done"]
+pub(crate) struct LogStartFiles {
+    offset: i64,
+    doomed: Vec<i64>,
+    dir: Arc<dyn Directory>,
+    offsets: Arc<OffsetsFile>,
+}
+
+impl LogStartFiles {
+    /// Writes the checkpoint, then removes the segments' files.
+    pub(crate) fn execute(&self) -> LogResult<()> {
+        self.offsets.write(Some(self.offset), None)?;
+        for &base in &self.doomed {
+            rename_segment_files(&*self.dir, base, DELETED_SUFFIX)?;
+            remove_deleted(&*self.dir, base)?;
+        }
+        Ok(())
+    }
+
+    /// Segments whose files go.
+    pub(crate) fn segments(&self) -> usize {
+        self.doomed.len()
+    }
+}
 
 impl PartitionLog {
     /// Deletes the sealed segments retention allows; returns how many went.
     pub fn apply_retention(&mut self, now_ms: i64) -> LogResult<usize> {
+        match self.plan_retention(now_ms)? {
+            Some(files) => {
+                files.execute()?;
+                Ok(files.segments())
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Takes the segments retention allows out of the log; returns the file work still to do.
+    pub(crate) fn plan_retention(&mut self, now_ms: i64) -> LogResult<Option<LogStartFiles>> {
         if !self.config.cleanup_policy.delete {
-            return Ok(0);
+            return Ok(None);
         }
         let sealed: Vec<(i64, u64, i64)> = {
             let n = self.segments.len();
@@ -45,14 +93,27 @@ impl PartitionLog {
             delete_below = Some(next_base);
         }
         match delete_below {
-            Some(offset) => self.advance_log_start(offset),
-            None => Ok(0),
+            Some(offset) => self.move_log_start(offset),
+            None => Ok(None),
         }
     }
 
     /// Moves the log start up to `offset` (at most the log end) and deletes the segments wholly
     /// below it; returns how many segments went.
     pub fn advance_log_start(&mut self, offset: i64) -> LogResult<usize> {
+        match self.move_log_start(offset)? {
+            Some(files) => {
+                files.execute()?;
+                Ok(files.segments())
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Moves the log start up to `offset` (at most the log end) in memory and takes the segments
+    /// wholly below it out of the log; returns the file work still to do (none when the log start
+    /// does not move).
+    pub(crate) fn move_log_start(&mut self, offset: i64) -> LogResult<Option<LogStartFiles>> {
         let end = self.log_end_offset();
         if offset > end {
             return Err(LogError::OffsetOutOfRange {
@@ -62,10 +123,9 @@ impl PartitionLog {
             });
         }
         if offset <= self.log_start_offset {
-            return Ok(0);
+            return Ok(None);
         }
         self.log_start_offset = offset;
-        self.offsets.write(Some(offset), None)?;
         let doomed: Vec<i64> = {
             let bases: Vec<i64> = self.segments.keys().copied().collect();
             bases
@@ -74,21 +134,24 @@ impl PartitionLog {
                 .map(|w| w[0])
                 .collect()
         };
-        let dir = self.dir.clone();
         for base in &doomed {
             if let Some(seg) = self.segments.remove(base) {
-                seg.rename_files(&*dir, DELETED_SUFFIX)?;
-                remove_deleted(&*dir, *base)?;
                 self.retire(seg);
             }
         }
         if !doomed.is_empty() {
             self.dir_dirty = true;
         }
-        if self.leader_epochs.truncate_from_start(offset) {
-            self.write_leader_epochs()?;
-        }
-        Ok(doomed.len())
+        // The epoch cache's checkpoint is not rewritten for this: recovery cuts the cache read
+        // from disk to the checkpointed log start anyway, and the write (three fsyncs) held the
+        // lock for 30-60 ms on every deletion.
+        self.leader_epochs.truncate_from_start(offset);
+        Ok(Some(LogStartFiles {
+            offset,
+            doomed,
+            dir: self.dir.clone(),
+            offsets: self.offsets.clone(),
+        }))
     }
 }
 
@@ -146,10 +209,14 @@ mod tests {
         log.apply_retention(1_000_000).unwrap();
         assert_eq!(log.segments().count(), 1);
         assert_eq!(log.log_end_offset(), 30);
+        let start = log.log_start_offset();
+        assert_eq!(log.leader_epochs().entries(), &[(0, start)]);
         drop(log);
         let log = open(d, config(&[("retention.ms", "1000")]), 0).unwrap();
         assert_eq!(log.segments().count(), 1);
         assert_eq!(log.log_end_offset(), 30);
+        // The epoch checkpoint was not rewritten at deletion; reopening cuts it to the log start.
+        assert_eq!(log.leader_epochs().entries(), &[(0, start)]);
     }
 
     #[test]
