@@ -160,6 +160,13 @@ bench() { # name, then sluice bench arguments; keeps the JSON even when the run 
     if ! "$BIN/sluice" --brokers "$ADDR" bench "$@" --json > "$WORK/$name.$i.json" 2> "$WORK/$name.err"; then
       echo "run.sh: $name reported failures or could not run:" >&2
       tail -n 5 "$WORK/$name.err" >&2
+      python3 - "$WORK/$name.$i.json" >&2 <<'PY' || true
+import json, sys
+d = json.load(open(sys.argv[1]))
+for side in ("produce", "consume"):
+    for e in (d.get(side) or {}).get("errors", []):
+        print(f"  {side}: {e['error']} ({e['records']} record(s))")
+PY
     fi
   done
   # Keep the best run: the latency row by its p99, the others by records/s.

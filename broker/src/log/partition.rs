@@ -243,9 +243,9 @@ impl Partition {
         }
     }
 
-    /// Starts the active segment's writeback and tops up its reserved blocks on the blocking pool
-    /// (one at a time per partition), off the append path: both can wait, for room in the
-    /// device's queue or for the file system's journal.
+    /// Starts the active segment's writeback on the blocking pool (one at a time per partition),
+    /// off the append path: it only queues pages for writing, but can wait for room in the device's
+    /// queue.
     fn write_back(&self, dirty: Option<Arc<dyn Storage>>) {
         let Some(file) = dirty else { return };
         if self.writing_back.swap(true, Ordering::AcqRel) {
@@ -258,9 +258,7 @@ impl Partition {
                 // Only an early start of writeback failed; the next fdatasync reports real errors.
                 tracing::debug!(topic, partition, error = %e, "starting writeback failed");
             }
-            if let Err(e) = file.reserve_ahead() {
-                tracing::debug!(topic, partition, error = %e, "reserving blocks failed");
-            }
+
             running.store(false, Ordering::Release);
         });
     }

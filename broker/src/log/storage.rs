@@ -65,12 +65,6 @@ pub trait Storage: Send + Sync + Debug {
     fn start_writeback(&self) -> io::Result<()> {
         Ok(())
     }
-    /// Reserves disk blocks ahead of the data when few are left (see [`FileStorage`]). Called off
-    /// the append path, next to [`Self::start_writeback`]: reserving waits for the file system's
-    /// journal, at times for tens of milliseconds.
-    fn reserve_ahead(&self) -> io::Result<()> {
-        Ok(())
-    }
     /// The open file behind this storage, when there is one: lets the server `sendfile` stored
     /// batches to a socket without copying them through memory.
     fn as_file(&self) -> Option<&File> {
@@ -105,25 +99,20 @@ pub trait Directory: Send + Sync + Debug {
 
 /// A real file opened for appending.
 ///
-/// The file's blocks are reserved ahead of the data, up to [`PREALLOCATE_BYTES`] at a time
-/// (`fallocate` with `FALLOC_FL_KEEP_SIZE`: the length stays the data's), by
-/// [`Storage::reserve_ahead`] in the background. Without it ext4 allocates blocks at writeback
-/// (delayed allocation), and appends to the file wait behind that allocation: writes of 1 MB took
-/// 30-120 ms while a sealed segment was being synced. Reserving in line with appends put the
-/// `fallocate` calls (5-60 ms at times, behind the journal) on the append path, under the
-/// partition's lock, so appends never reserve themselves. Where `fallocate` is not supported (or
-/// the disk is full) appends go on without it.
+/// Appends reserve the file's blocks ahead of the data, up to [`PREALLOCATE_BYTES`] at a time
+/// (`fallocate` with `FALLOC_FL_KEEP_SIZE`: the length stays the data's). Without it ext4 allocates
+/// blocks at writeback (delayed allocation), and appends to the file wait behind that allocation:
+/// writes of 1 MB took 30-120 ms while a sealed segment was being synced. Where `fallocate` is not
+/// supported (or the disk is full) appends go on without it.
 #[derive(Debug)]
 pub struct FileStorage {
     file: File,
     len: AtomicU64,
     /// Writeback was started for everything below this position.
     written_back: AtomicU64,
-    /// End of the blocks reserved ahead of the data (`u64::MAX`: reservation unsupported, not
-    /// tried again).
-    reserved: AtomicU64,
-    /// Serialises appends with truncation so `len` stays exact.
-    write: Mutex<()>,
+    /// Serialises appends with truncation so `len` stays exact; holds the end of the reserved
+    /// blocks (`u64::MAX`: reservation unsupported, not tried again).
+    write: Mutex<u64>,
 }
 
 impl FileStorage {
@@ -139,16 +128,40 @@ impl FileStorage {
             file,
             len: AtomicU64::new(len),
             written_back: AtomicU64::new(len),
-            reserved: AtomicU64::new(len),
-            write: Mutex::new(()),
+            write: Mutex::new(len),
         })
     }
 
-    /// The reservation window past a file of `end` bytes: as many as the file already holds (so a
-    /// small partition's segment reserves little), at least 1 MiB and at most
-    /// [`PREALLOCATE_BYTES`].
-    fn reservation_window(end: u64) -> u64 {
-        end.clamp(1024 * 1024, PREALLOCATE_BYTES)
+    /// Reserves blocks past `end`: as many as the file already holds (so a small partition's
+    /// segment reserves little), at least 1 MiB and at most [`PREALLOCATE_BYTES`].
+    fn reserve(&self, reserved: &mut u64, end: u64) {
+        use std::os::fd::AsRawFd;
+        if end <= *reserved {
+            return;
+        }
+        const MIB: u64 = 1024 * 1024;
+        let ahead = end.clamp(MIB, PREALLOCATE_BYTES);
+        let target = (end + ahead).div_ceil(MIB) * MIB;
+        let (Ok(from), Ok(len)) = (
+            libc::off_t::try_from(*reserved),
+            libc::off_t::try_from(target - *reserved),
+        ) else {
+            *reserved = u64::MAX;
+            return;
+        };
+        // SAFETY: fallocate on a descriptor owned by `self.file`, with in-range arguments; it
+        // touches no memory of ours.
+        let r =
+            unsafe { libc::fallocate(self.file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, from, len) };
+        if r == 0 {
+            *reserved = target;
+        } else {
+            tracing::debug!(
+                "fallocate failed, appending without reserving blocks: {}",
+                io::Error::last_os_error()
+            );
+            *reserved = u64::MAX;
+        }
     }
 }
 
@@ -197,8 +210,12 @@ impl Storage for FileStorage {
     }
 
     fn append(&self, bufs: &[IoSlice<'_>]) -> io::Result<()> {
-        let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reserved = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let total: usize = bufs.iter().map(|b| b.len()).sum();
+        self.reserve(
+            &mut reserved,
+            self.len.load(Ordering::Acquire) + total as u64,
+        );
         let mut owned: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).copied().collect();
         let mut slices: &mut [IoSlice<'_>] = &mut owned;
         let mut file = &self.file;
@@ -225,16 +242,14 @@ impl Storage for FileStorage {
     }
 
     fn truncate(&self, len: u64) -> io::Result<()> {
-        let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reserved = self.write.lock().unwrap_or_else(|p| p.into_inner());
         self.file.set_len(len)?;
         self.len.store(len, Ordering::Release);
         self.written_back.fetch_min(len, Ordering::AcqRel);
         // Cutting the file also frees the blocks reserved past the new end.
-        let _ = self
-            .reserved
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
-                (r != u64::MAX).then_some(len)
-            });
+        if *reserved != u64::MAX {
+            *reserved = len;
+        }
         Ok(())
     }
 
@@ -274,64 +289,14 @@ impl Storage for FileStorage {
     }
 
     fn release_unused(&self) -> io::Result<()> {
-        let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let reserved = self.reserved.load(Ordering::Acquire);
-        let len = self.len.load(Ordering::Acquire);
-        if reserved == u64::MAX || reserved <= len {
+        let mut reserved = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        if *reserved == u64::MAX || *reserved <= self.len.load(Ordering::Acquire) {
             return Ok(());
         }
+        let len = self.len.load(Ordering::Acquire);
         // ftruncate to the current length frees the blocks reserved past it.
         self.file.set_len(len)?;
-        let _ = self
-            .reserved
-            .compare_exchange(reserved, len, Ordering::AcqRel, Ordering::Acquire);
-        Ok(())
-    }
-
-    fn reserve_ahead(&self) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        const MIB: u64 = 1024 * 1024;
-        let reserved = self.reserved.load(Ordering::Acquire);
-        if reserved == u64::MAX {
-            return Ok(());
-        }
-        let end = self.len.load(Ordering::Acquire);
-        let window = Self::reservation_window(end);
-        // Topped up once less than half the window is left, so appends stay inside it.
-        if reserved >= end + window / 2 {
-            return Ok(());
-        }
-        let from = reserved.max(end) / MIB * MIB;
-        let target = (end + window).div_ceil(MIB) * MIB;
-        let (Ok(offset), Ok(len)) = (
-            libc::off_t::try_from(from),
-            libc::off_t::try_from(target - from),
-        ) else {
-            self.reserved.store(u64::MAX, Ordering::Release);
-            return Ok(());
-        };
-        // SAFETY: fallocate on a descriptor owned by `self.file`, with in-range arguments; it
-        // touches no memory of ours.
-        let r = unsafe {
-            libc::fallocate(
-                self.file.as_raw_fd(),
-                libc::FALLOC_FL_KEEP_SIZE,
-                offset,
-                len,
-            )
-        };
-        if r != 0 {
-            tracing::debug!(
-                "fallocate failed, appending without reserving blocks: {}",
-                io::Error::last_os_error()
-            );
-            self.reserved.store(u64::MAX, Ordering::Release);
-            return Ok(());
-        }
-        // A truncation in the meantime reset the value; it stays as the truncation left it.
-        let _ =
-            self.reserved
-                .compare_exchange(reserved, target, Ordering::AcqRel, Ordering::Acquire);
+        *reserved = len;
         Ok(())
     }
 
@@ -485,14 +450,10 @@ mod tests {
         let chunk = vec![5u8; 300_000];
         for _ in 0..10 {
             f.append(&[IoSlice::new(&chunk)]).unwrap();
-            f.reserve_ahead().unwrap();
         }
         let path = dir.path().join("seg");
         assert_eq!(f.len(), 3_000_000);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 3_000_000);
-        // Blocks were reserved past the data (by the background call, never by the appends).
-        use std::os::unix::fs::MetadataExt;
-        assert!(std::fs::metadata(&path).unwrap().blocks() * 512 >= 3_000_000 + 1024 * 1024);
         f.truncate(1_000_000).unwrap();
         f.append(&[IoSlice::new(b"tail")]).unwrap();
         f.release_unused().unwrap();

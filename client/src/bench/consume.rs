@@ -241,8 +241,9 @@ impl RawConsumer {
                 Some(round) => round,
                 None => self.start_round(&topic, &progress.unfinished(), params, &s),
             };
-            let mut responses = Vec::with_capacity(round.len());
-            for handle in round {
+            let asked = round.positions;
+            let mut responses = Vec::with_capacity(round.handles.len());
+            for handle in round.handles {
                 responses.push(match handle.await {
                     Ok(response) => response.map_err(|e| e.to_string()),
                     Err(e) => Err(format!("fetch task ended: {e}")),
@@ -280,6 +281,13 @@ impl RawConsumer {
                         // Retention removed records before they were read: go on from the
                         // oldest left, as a consumer with auto.offset.reset=earliest does.
                         slot.1 = fp.log_start_offset;
+                        continue;
+                    }
+                    let asked_here = asked
+                        .iter()
+                        .any(|&(p, pos)| p == fp.partition && pos == slot.1);
+                    if fp.error_code == ErrorCode::OFFSET_OUT_OF_RANGE.0 && !asked_here {
+                        // A round sent before the reset above asked for the position left behind.
                         continue;
                     }
                     if fp.error_code != 0 {
@@ -336,7 +344,7 @@ impl RawConsumer {
                 }
             }
         }
-        for handle in prefetched.into_iter().flatten() {
+        for handle in prefetched.into_iter().flat_map(|r| r.handles) {
             handle.abort();
         }
         stats
@@ -366,18 +374,25 @@ impl RawConsumer {
                 None => by_node.push((node, vec![fp])),
             }
         }
-        by_node
+        let handles = by_node
             .into_iter()
             .map(|(node, parts)| {
                 let client = self.client.clone();
                 tokio::spawn(async move { client.fetch(node, params, parts).await })
             })
-            .collect()
+            .collect();
+        Round {
+            positions: positions.to_vec(),
+            handles,
+        }
     }
 }
 
-/// The Fetch requests of one round, one per leader, in flight.
-type Round = Vec<tokio::task::JoinHandle<Result<Vec<FetchedPartition>, ClientError>>>;
+/// The Fetch requests of one round, one per leader, in flight, and the positions they ask for.
+struct Round {
+    positions: Vec<(i32, i64)>,
+    handles: Vec<tokio::task::JoinHandle<Result<Vec<FetchedPartition>, ClientError>>>,
+}
 
 /// Where each partition of `positions` stands once the complete batches in `responses` are
 /// consumed: a header-only walk (the CRC check and the record walk come after), stopping where
