@@ -30,9 +30,9 @@ use crate::log::config::LogConfig;
 use crate::log::error::{LogError, LogResult};
 use crate::log::partition::{close_in_background, Partition};
 use crate::log::recovery;
-use crate::log::recycle::PageRecycler;
-use crate::log::segment::LOG_SUFFIX;
-use crate::log::storage::{sync_dir, Directory, FileDirectory, FileStorage, Storage};
+use crate::log::recycle::{Held, PageRecycler};
+use crate::log::segment::{parse_file_name, LOG_SUFFIX};
+use crate::log::storage::{sync_dir, Directory, FileDirectory};
 
 /// Small file in a partition directory holding its topic config overrides.
 pub const CONFIG_FILE: &str = "log-config";
@@ -252,26 +252,27 @@ impl LogManager {
         sync_dir(&self.data_dir)?;
         let held = self.hold_segments_of(&doomed);
         fs::remove_dir_all(&doomed)?;
-        close_in_background((Vec::new(), held));
+        close_in_background(held);
         Ok(())
     }
 
     /// Hands the segment log files of a partition directory about to be removed to the recycler;
     /// returns the files it let go of at once (over its byte cap). A file that cannot be opened is
     /// simply removed with the directory.
-    fn hold_segments_of(&self, dir: &Path) -> Vec<crate::log::recycle::Held> {
-        let Ok(entries) = fs::read_dir(dir) else {
+    fn hold_segments_of(&self, dir: &Path) -> Vec<Held> {
+        let Ok(dir) = FileDirectory::create(dir) else {
+            return Vec::new();
+        };
+        let Ok(names) = dir.list() else {
             return Vec::new();
         };
         let now = self.clock.now_ms();
         let mut out = Vec::new();
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if !path.to_string_lossy().ends_with(LOG_SUFFIX) {
+        for name in names {
+            if !matches!(parse_file_name(&name), Some((_, LOG_SUFFIX))) {
                 continue;
             }
-            if let Ok(file) = FileStorage::open(&path, false) {
-                let file: Arc<dyn Storage> = Arc::new(file);
+            if let Ok(file) = dir.open(&name, false) {
                 out.extend(self.recycler.hold(file, now));
             }
         }
@@ -312,7 +313,7 @@ impl LogManager {
     pub async fn tick(&self) {
         let expired = self.recycler.expire(self.clock.now_ms());
         if !expired.is_empty() {
-            close_in_background((Vec::new(), expired));
+            close_in_background(expired);
         }
         for p in self.partitions() {
             if p.offline().is_some() {

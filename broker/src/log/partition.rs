@@ -31,9 +31,9 @@ use crate::log::error::{LogError, LogResult};
 use crate::log::group_commit::{GroupCommit, Wait};
 use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::limits::WRITEBACK_CHUNK_BYTES;
-use crate::log::partition_log::{AppendInfo, PartitionLog, RetiredSegment};
+use crate::log::partition_log::{AppendInfo, PartitionLog};
 use crate::log::read::{ReadOutcome, ReadPlan, ReadResult, SendChunk};
-use crate::log::recycle::{Held, PageRecycler};
+use crate::log::recycle::PageRecycler;
 use crate::log::storage::Storage;
 
 /// The active segment's file when it has gathered [`WRITEBACK_CHUNK_BYTES`] of dirty data.
@@ -239,7 +239,7 @@ impl Partition {
     fn make_room(&self, bytes: usize) {
         let spent = self.recycler.make_room(bytes as u64);
         if !spent.is_empty() {
-            close_in_background((Vec::new(), spent));
+            close_in_background(spent);
         }
     }
 
@@ -258,7 +258,6 @@ impl Partition {
                 // Only an early start of writeback failed; the next fdatasync reports real errors.
                 tracing::debug!(topic, partition, error = %e, "starting writeback failed");
             }
-
             running.store(false, Ordering::Release);
         });
     }
@@ -575,7 +574,7 @@ impl Partition {
 /// Closes removed segments' files on the blocking pool (inline outside a runtime): the last close
 /// of an unlinked segment frees its page cache and blocks, which must not hold up appends or an
 /// async worker. (A removed segment's log file lives on in the [`PageRecycler`].)
-pub(crate) fn close_in_background(files: (Vec<RetiredSegment>, Vec<Held>)) {
+pub(crate) fn close_in_background(files: impl Send + 'static) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
             runtime.spawn_blocking(move || drop(files));

@@ -34,7 +34,8 @@ use crate::log::partition_log::{
 use crate::log::producer_state::{ProducerState, SNAPSHOT_SUFFIX};
 use crate::log::scan::{scan, ScanEnd, Visit};
 use crate::log::segment::{
-    file_name, parse_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    file_name, parse_file_name, remove_segment_files, Segment, INDEX_SUFFIX, LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
 };
 use crate::log::storage::Directory;
 
@@ -80,9 +81,7 @@ fn clean_leftovers(dir: &dyn Directory) -> io::Result<()> {
         if let Some(log_name) = name.strip_suffix(SWAP_SUFFIX) {
             if let Some((base, LOG_SUFFIX)) = parse_file_name(log_name) {
                 info!(dir = %dir.path().display(), base, "finishing an interrupted compaction swap");
-                for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                    dir.remove(&file_name(base, s))?;
-                }
+                remove_segment_files(dir, base)?;
                 dir.rename(name, log_name)?;
             } else {
                 dir.remove(name)?;
@@ -133,10 +132,7 @@ fn open_inner(
     bases.sort_unstable();
     // Segments wholly below the log start (retention ran, the files were not yet deleted).
     while bases.len() > 1 && bases[1] <= log_start {
-        let base = bases.remove(0);
-        for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            dir.remove(&file_name(base, s))?;
-        }
+        remove_segment_files(&*dir, bases.remove(0))?;
     }
     let mut epochs = match read_checked_in(&*dir, LEADER_EPOCH_CHECKPOINT) {
         Ok(Some(p)) => LeaderEpochCache::decode(&p).unwrap_or_default(),

@@ -167,18 +167,11 @@ impl PageRecycler {
     #[must_use = "the returned files are to be closed off the lock"]
     pub fn expire(&self, now_ms: i64) -> Vec<Held> {
         let mut st = self.lock();
-        let mut out = Vec::new();
-        st.files.retain_mut(|h| {
-            let keep = now_ms - h.since_ms < RECYCLE_HOLD_MS;
-            if !keep {
-                out.push(Held {
-                    file: Arc::clone(&h.file),
-                    len: h.len,
-                    since_ms: h.since_ms,
-                });
-            }
-            keep
-        });
+        let (out, kept): (Vec<Held>, Vec<Held>) = st
+            .files
+            .drain(..)
+            .partition(|h| now_ms - h.since_ms >= RECYCLE_HOLD_MS);
+        st.files = kept.into();
         drop(st);
         for h in &out {
             self.held.fetch_sub(h.len, Ordering::AcqRel);

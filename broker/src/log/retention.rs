@@ -2,21 +2,21 @@
 //! largest timestamp) and size (`retention.bytes`), and advancing the log start offset
 //! (also for DeleteRecords). The active segment is never deleted.
 //!
-//! Order on disk: the offsets checkpoint with the new log start is written first, then each
-//! segment's files are renamed to `*.deleted` and removed. A crash in between leaves segments
-//! below the checkpointed log start, which recovery removes.
+//! Order on disk: the offsets checkpoint with the new log start is written first, then the
+//! segments' files are removed. A crash in between leaves segments below the checkpointed log
+//! start, which recovery removes.
 //!
 //! The log's state moves first, under its lock and without I/O ([`PartitionLog::move_log_start`]:
 //! readers see the new log start at once); the file work ([`LogStartFiles`]: three fsyncs for the
-//! checkpoint, a rename and a removal per file) runs after. The maintenance tick runs it off the
-//! lock, on the blocking pool: under the lock it held appends to the partition for 10-100 ms while
-//! the disk was busy.
+//! checkpoint, a removal per file) runs after. The maintenance tick runs it off the lock, on the
+//! blocking pool: under the lock it held appends to the partition for 10-100 ms while the disk was
+//! busy.
 
 use std::sync::Arc;
 
 use crate::log::error::{LogError, LogResult};
-use crate::log::partition_log::{remove_deleted, OffsetsFile, PartitionLog, DELETED_SUFFIX};
-use crate::log::segment::rename_segment_files;
+use crate::log::partition_log::{OffsetsFile, PartitionLog};
+use crate::log::segment::remove_segment_files;
 use crate::log::storage::Directory;
 
 /// The file work of moving a log start (see the module doc), to run after the log's state moved.
@@ -34,28 +34,24 @@ impl LogStartFiles {
     pub(crate) fn execute(&self) -> LogResult<()> {
         self.offsets.write(Some(self.offset), None)?;
         for &base in &self.doomed {
-            rename_segment_files(&*self.dir, base, DELETED_SUFFIX)?;
-            remove_deleted(&*self.dir, base)?;
+            remove_segment_files(&*self.dir, base)?;
         }
         Ok(())
     }
 
-    /// Segments whose files go.
-    pub(crate) fn segments(&self) -> usize {
-        self.doomed.len()
+    /// Runs the file work of `planned` in line; returns how many segments went.
+    fn run_now(planned: Option<LogStartFiles>) -> LogResult<usize> {
+        let Some(files) = planned else { return Ok(0) };
+        files.execute()?;
+        Ok(files.doomed.len())
     }
 }
 
 impl PartitionLog {
     /// Deletes the sealed segments retention allows; returns how many went.
     pub fn apply_retention(&mut self, now_ms: i64) -> LogResult<usize> {
-        match self.plan_retention(now_ms)? {
-            Some(files) => {
-                files.execute()?;
-                Ok(files.segments())
-            }
-            None => Ok(0),
-        }
+        let planned = self.plan_retention(now_ms)?;
+        LogStartFiles::run_now(planned)
     }
 
     /// Takes the segments retention allows out of the log; returns the file work still to do.
@@ -101,13 +97,8 @@ impl PartitionLog {
     /// Moves the log start up to `offset` (at most the log end) and deletes the segments wholly
     /// below it; returns how many segments went.
     pub fn advance_log_start(&mut self, offset: i64) -> LogResult<usize> {
-        match self.move_log_start(offset)? {
-            Some(files) => {
-                files.execute()?;
-                Ok(files.segments())
-            }
-            None => Ok(0),
-        }
+        let planned = self.move_log_start(offset)?;
+        LogStartFiles::run_now(planned)
     }
 
     /// Moves the log start up to `offset` (at most the log end) in memory and takes the segments

@@ -428,18 +428,20 @@ impl Segment {
 
     /// Renames every file of this segment to `<name>.<suffix>` (e.g. `.deleted`).
     pub fn rename_files(&self, dir: &dyn Directory, suffix: &str) -> io::Result<()> {
-        rename_segment_files(dir, self.base_offset, suffix)
+        for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let name = file_name(self.base_offset, s);
+            if dir.exists(&name)? {
+                dir.rename(&name, &format!("{name}{suffix}"))?;
+            }
+        }
+        Ok(())
     }
 }
 
-/// Renames those of segment `base`'s files that exist to `<name><suffix>`.
-pub fn rename_segment_files(dir: &dyn Directory, base: i64, suffix: &str) -> io::Result<()> {
-    let names = dir.list()?;
+/// Removes every file of segment `base` (those missing are skipped).
+pub fn remove_segment_files(dir: &dyn Directory, base: i64) -> io::Result<()> {
     for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-        let name = file_name(base, s);
-        if names.contains(&name) {
-            dir.rename(&name, &format!("{name}{suffix}"))?;
-        }
+        dir.remove(&file_name(base, s))?;
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Consumer tasks. [`RawConsumer`] keeps one round of Fetches (one per leader) in flight ahead
 //! of the round it is checking, `--fetch-bytes` per partition, every batch's CRC checked and
-//! every record walked (as a real consumer does), offsets advanced by the batches received. [`run_library`] drives the library's
-//! [`Consumer::poll`]. With `e2e`, each record's value carries its send time ([`read_stamp`]) and
+//! every record walked (as a real consumer does), offsets advanced by the batches received; an
+//! answer is applied only to the position it was asked for. [`run_library`] drives the
+//! library's [`Consumer::poll`]. With `e2e`, each record's value carries its send time ([`read_stamp`]) and
 //! the task records the produce-to-consume latency.
 //!
 //! A task stops when the run's deadline passes, when the shared `--count` is used up, or when it
@@ -275,19 +276,17 @@ impl RawConsumer {
                     else {
                         continue;
                     };
+                    if !asked.contains(&(fp.partition, slot.1)) {
+                        // A prefetched round asked for a position this task has since left (an
+                        // out-of-range reset below): its answer is stale.
+                        continue;
+                    }
                     if fp.error_code == ErrorCode::OFFSET_OUT_OF_RANGE.0
                         && fp.log_start_offset > slot.1
                     {
                         // Retention removed records before they were read: go on from the
                         // oldest left, as a consumer with auto.offset.reset=earliest does.
                         slot.1 = fp.log_start_offset;
-                        continue;
-                    }
-                    let asked_here = asked
-                        .iter()
-                        .any(|&(p, pos)| p == fp.partition && pos == slot.1);
-                    if fp.error_code == ErrorCode::OFFSET_OUT_OF_RANGE.0 && !asked_here {
-                        // A round sent before the reset above asked for the position left behind.
                         continue;
                     }
                     if fp.error_code != 0 {
