@@ -44,3 +44,9 @@ pub const POOLED_FRAME_BYTES_MIN: usize = 1024 * 1024;
 /// Bytes of idle frame buffers one connection keeps for reuse; more are freed. Two fetches of the
 /// default 16 MiB (one being read while the caller holds the other) fit, with room.
 pub const POOLED_FRAME_BYTES_KEPT_MAX: usize = 64 * 1024 * 1024;
+
+/// Batch buffers a producer keeps for reuse ([`sluice_protocol::record::BatchBufferPool`]): a
+/// buffer comes back once the batch built in it has been sent and answered, so this covers
+/// `max.in.flight` batches on a few partitions at once; a producer writing to more partitions
+/// allocates the rest as before. Idle buffers are at most this many times `batch.size`.
+pub const BATCH_BUFFERS_KEPT: usize = 16;

@@ -42,7 +42,8 @@
 //! - [`set_base_offset`], [`set_partition_leader_epoch`], [`set_log_append_time`], [`verify_crc`]
 //!   work in place on `&mut [u8]` / `&[u8]`.
 //! - [`RecordBatchBuilder::new`]`(`[`BatchOptions`]`)`, `append(ts, key, value, headers)`,
-//!   `finish() -> Result<Bytes, BuildError>` (base offset 0). For rewriting batches (compaction):
+//!   `finish() -> Result<Bytes, BuildError>` (base offset 0); a producer reuses its buffers with
+//!   [`BatchBufferPool`], `RecordBatchBuilder::in_buffer` and `finish_reusable`. For rewriting batches (compaction):
 //!   `append_record`, `append_with_offset_delta` (gaps allowed), `keep_last_offset_delta`,
 //!   `set_delete_horizon`.
 //! - Transaction markers: [`ControlRecordType::parse_key`], [`end_transaction_batch`].
@@ -51,6 +52,7 @@
 
 pub mod attributes;
 pub mod batch;
+pub mod buffer_pool;
 pub mod builder;
 pub mod compression;
 pub mod control;
@@ -62,6 +64,7 @@ pub mod varint;
 
 pub use attributes::{Attributes, Compression, TimestampType};
 pub use batch::{BatchIter, RecordBatch};
+pub use buffer_pool::BatchBufferPool;
 pub use builder::{BatchOptions, RecordBatchBuilder};
 pub use control::{end_transaction_batch, ControlRecordType};
 pub use error::{BatchError, BuildError};

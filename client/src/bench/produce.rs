@@ -1,6 +1,7 @@
 //! Producer tasks. [`RawProducer`] builds each batch with `RecordBatchBuilder` from the task's
-//! [`Payload`] and pipelines Produce requests (one batch each, `--in-flight` at once) through
-//! [`Client::produce`]; [`run_library`] drives the library's [`Producer::send`] record by record.
+//! [`Payload`], in a buffer its `BatchBufferPool` reuses once the batch before it in that buffer
+//! was sent and answered, and pipelines Produce requests (one batch each, `--in-flight` at once)
+//! through [`Client::produce`]; [`run_library`] drives the library's [`Producer::send`] record by record.
 //! Both stop at the task's quota or at the end of the measured phase, then wait for every request
 //! in flight, so no record is left unaccounted for.
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use sluice_protocol::record::{BatchOptions, Compression, RecordBatchBuilder};
+use sluice_protocol::record::{BatchBufferPool, BatchOptions, Compression, RecordBatchBuilder};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -138,6 +139,8 @@ impl RawProducer {
         let capacity = s.batch_bytes_estimate().min(BATCH_BYTES_MAX);
         let mut pacer = task.rate.map(|r| Pacer::new(r, task.timeline.start));
         let mut in_flight: JoinSet<Sent> = JoinSet::new();
+        // Room for every batch in flight, the one being built and one the socket still holds.
+        let mut buffers = BatchBufferPool::new(s.in_flight + 2);
         let (mut measured_sent, mut failures_in_row, mut next) = (0u64, 0u32, 0usize);
         tokio::time::sleep_until(task.timeline.start.into()).await;
         loop {
@@ -153,7 +156,7 @@ impl RawProducer {
                 measured_sent += n;
             }
             let stamp = now_us();
-            let mut builder = RecordBatchBuilder::with_capacity(options, capacity);
+            let mut builder = RecordBatchBuilder::in_buffer(options, buffers.take(capacity));
             let mut built = Ok(());
             for _ in 0..n {
                 built = builder.append(
@@ -166,8 +169,11 @@ impl RawProducer {
                     break;
                 }
             }
-            let batch = match built.and_then(|()| builder.finish()) {
-                Ok(b) => b,
+            let batch = match built.and_then(|()| builder.finish_reusable()) {
+                Ok((b, home)) => {
+                    buffers.put_back(home);
+                    b
+                }
                 Err(e) => {
                     stats.fail(&format!("cannot build a batch: {e}"), n);
                     task.live.failed(n);

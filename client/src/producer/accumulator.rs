@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sluice_protocol::record::{
-    header, BatchOptions, Compression, RecordBatchBuilder, TimestampType,
+    header, BatchBufferPool, BatchOptions, Compression, RecordBatchBuilder, TimestampType,
 };
 
 use super::outcome::BatchOutcome;
 use crate::error::ProduceError;
+use crate::limits::BATCH_BUFFERS_KEPT;
 
 /// Initial buffer of a partition's first batch; later batches start at their predecessor's size.
 const FIRST_BATCH_BYTES: usize = 16 * 1024;
@@ -128,6 +129,8 @@ pub struct Accumulator {
     topics: HashMap<Arc<str>, Vec<Option<PartitionQueue>>>,
     /// Outcomes of batches opened, oldest first; resolved ones are pruned from the front.
     outcomes: VecDeque<Arc<BatchOutcome>>,
+    /// Buffers of sent batches, reused for new ones once the batches are dropped.
+    buffers: BatchBufferPool,
 }
 
 impl std::fmt::Debug for Accumulator {
@@ -146,16 +149,21 @@ impl Accumulator {
             identity,
             topics: HashMap::new(),
             outcomes: VecDeque::new(),
+            buffers: BatchBufferPool::new(BATCH_BUFFERS_KEPT),
         }
     }
 
-    fn queue(&mut self, topic: &str, partition: i32) -> &mut PartitionQueue {
+    fn queue<'a>(
+        topics: &'a mut HashMap<Arc<str>, Vec<Option<PartitionQueue>>>,
+        topic: &str,
+        partition: i32,
+    ) -> &'a mut PartitionQueue {
         // No allocation and no reference-count traffic per record: a topic's name is allocated
         // once, when its first partition queue is made.
-        if !self.topics.contains_key(topic) {
-            self.topics.insert(Arc::from(topic), Vec::new());
+        if !topics.contains_key(topic) {
+            topics.insert(Arc::from(topic), Vec::new());
         }
-        let Some(queues) = self.topics.get_mut(topic) else {
+        let Some(queues) = topics.get_mut(topic) else {
             unreachable!("inserted above");
         };
         let idx = partition as usize;
@@ -199,13 +207,13 @@ impl Accumulator {
         let compression = self.config.compression;
         let identity = self.identity;
         let mut opened = None;
-        let q = self.queue(topic, partition);
+        let q = Self::queue(&mut self.topics, topic, partition);
         let record_bytes = RecordBatchBuilder::record_bytes(0, 0, key, value, headers) + 10; // room for larger deltas
         let mut closed_batch = false;
         if let Some(open) = &q.open {
             let full = open.builder.estimated_bytes() + record_bytes > batch_size;
             if full && !open.builder.is_empty() {
-                q.close_open(identity)?;
+                q.close_open(identity, &mut self.buffers)?;
                 closed_batch = true;
             }
         }
@@ -230,7 +238,7 @@ impl Accumulator {
             let outcome = Arc::new(BatchOutcome::new(q.topic.clone(), partition));
             opened = Some(outcome.clone());
             q.open = Some(OpenBatch {
-                builder: RecordBatchBuilder::with_capacity(options, capacity),
+                builder: RecordBatchBuilder::in_buffer(options, self.buffers.take(capacity)),
                 opened: now,
                 outcome,
                 reserved_bytes: 0,
@@ -250,7 +258,7 @@ impl Accumulator {
             closed_batch,
         };
         if open.builder.estimated_bytes() >= batch_size {
-            q.close_open(identity)?;
+            q.close_open(identity, &mut self.buffers)?;
         }
         if let Some(outcome) = opened {
             while self.outcomes.front().is_some_and(|o| o.get().is_some()) {
@@ -279,7 +287,7 @@ impl Accumulator {
                 if let Some(open) = &q.open {
                     let due = open.opened + linger;
                     if flush || due <= now {
-                        q.close_open(identity)?;
+                        q.close_open(identity, &mut self.buffers)?;
                     } else {
                         next_due = Some(next_due.map_or(due, |d| d.min(due)));
                     }
@@ -357,7 +365,7 @@ impl Accumulator {
         for queues in self.topics.values_mut() {
             for q in queues.iter_mut().flatten() {
                 // A batch that cannot be sealed fails its own deliveries; flush goes on.
-                let _ = q.close_open(identity);
+                let _ = q.close_open(identity, &mut self.buffers);
             }
         }
         self.outcomes
@@ -422,15 +430,22 @@ impl PartitionQueue {
         Ok(())
     }
 
-    fn close_open(&mut self, identity: ProducerIdentity) -> Result<(), ProduceError> {
+    fn close_open(
+        &mut self,
+        identity: ProducerIdentity,
+        buffers: &mut BatchBufferPool,
+    ) -> Result<(), ProduceError> {
         let Some(open) = self.open.take() else {
             return Ok(());
         };
         let n_records = open.builder.records_count();
         self.last_batch_bytes = open.builder.estimated_bytes();
         let base_sequence = open.builder.options().base_sequence;
-        let data = match open.builder.finish() {
-            Ok(d) => d,
+        let data = match open.builder.finish_reusable() {
+            Ok((d, home)) => {
+                buffers.put_back(home);
+                d
+            }
             Err(e) => {
                 let err = ProduceError::Encode(e.to_string());
                 open.outcome.fail(err.clone());

@@ -92,7 +92,15 @@ impl RecordBatchBuilder {
 
     /// A builder whose buffer starts with room for `bytes` (header included).
     pub fn with_capacity(options: BatchOptions, bytes: usize) -> RecordBatchBuilder {
-        let mut buf = BytesMut::with_capacity(bytes.clamp(BATCH_HEADER_BYTES, BATCH_BYTES_MAX));
+        let buf = BytesMut::with_capacity(bytes.clamp(BATCH_HEADER_BYTES, BATCH_BYTES_MAX));
+        Self::in_buffer(options, buf)
+    }
+
+    /// A builder that encodes into `buf` (emptied first), typically one a
+    /// [`BatchBufferPool`](super::BatchBufferPool) handed out, so that a producer writes each
+    /// batch into memory it already has instead of a new allocation.
+    pub fn in_buffer(options: BatchOptions, mut buf: BytesMut) -> RecordBatchBuilder {
+        buf.clear();
         buf.put_bytes(0, BATCH_HEADER_BYTES);
         RecordBatchBuilder {
             options,
@@ -320,6 +328,14 @@ impl RecordBatchBuilder {
 
     /// Seals the batch: header fields, optional compression, CRC-32C. Base offset 0.
     pub fn finish(self) -> Result<Bytes, BuildError> {
+        self.finish_reusable().map(|(batch, _)| batch)
+    }
+
+    /// Like [`finish`](Self::finish), and also returns what is left of the buffer: an empty
+    /// `BytesMut` sharing the batch's allocation (or, for a compressed batch, the records buffer
+    /// itself), which a [`BatchBufferPool`](super::BatchBufferPool) reclaims whole once the
+    /// batch is dropped.
+    pub fn finish_reusable(self) -> Result<(Bytes, BytesMut), BuildError> {
         if self.records_count == 0 {
             return Err(BuildError::Empty);
         }
@@ -336,7 +352,8 @@ impl RecordBatchBuilder {
                 self.delete_horizon_ms.is_some(),
                 &mut buf,
             )?;
-            return Ok(buf.freeze());
+            let batch = buf.split().freeze();
+            return Ok((batch, buf));
         }
         let records = &self.buf[BATCH_HEADER_BYTES..];
         let mut out =
@@ -352,7 +369,9 @@ impl RecordBatchBuilder {
             self.delete_horizon_ms.is_some(),
             &mut out,
         )?;
-        Ok(Bytes::from(out))
+        let mut records = self.buf;
+        records.clear();
+        Ok((Bytes::from(out), records))
     }
 
     /// Fills the header of a complete batch in `batch` and writes its CRC.
