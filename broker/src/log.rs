@@ -37,6 +37,7 @@ pub mod recycle;
 pub mod retention;
 pub mod scan;
 pub mod segment;
+pub mod spare;
 pub mod storage;
 pub mod time_index;
 

@@ -7,7 +7,11 @@
 #      --fdatasync=1, in a temp dir on the same file system as the broker's data dir;
 #   3. Sluice, with a release `sluiced` on an ephemeral port and a temp data dir, driven by
 #      `sluice bench`:
-#      a. produce 1000-byte records, 1000 per batch, 2 producers on 2 partitions, acks=1;
+#      a. produce 1000-byte records, 1000 per batch, 2 producers on 2 partitions, acks=1: first on
+#         a cold broker (shown, no bar), then again on the same topic, now at its retention (the
+#         steady state a running broker is in: each new segment replaces a deleted one): the bar;
+#         a fresh VM pays a host fault for every page of memory it touches first, about 1 GB/s
+#         here, which the cold run measures more than it measures Sluice;
 #      b. consume the same data (2 consumers);
 #      c. produce with acks=all (the default flush policy makes an acks=all append wait for the
 #         group-commit fdatasync covering it, i.e. the topic fsyncs before acknowledging);
@@ -202,6 +206,8 @@ drop_topic() { # frees the disk a finished row used (a 10 s run writes about 10 
 # repeated runs cannot fill the disk; the acks=1 topic still holds several GB for the consume row.
 RETENTION=(--topic-config retention.bytes=2147483648)
 COMMON=(--message-size 1000 --batch-size 1000 --partitions 2 "${RETENTION[@]}")
+REPEAT=1 bench cold produce --topic perf-acks1 "${COMMON[@]}" --producers 2 --acks 1 \
+  --duration "$DURATION" --warmup "$WARMUP"
 bench produce produce --topic perf-acks1 "${COMMON[@]}" --producers 2 --acks 1 \
   --duration "$DURATION" --warmup "$WARMUP"
 bench consume consume --topic perf-acks1 --consumers 2
@@ -266,6 +272,9 @@ def throughput(label, name, key, limit, limit_text, bar):
 
 loop_text = f"loopback {loop_bps / MB:,.0f} MB/s" if loop_bps else "loopback not measured"
 fio_text = f"fio {fio_bps / MB:,.0f} MB/s" if fio_bps else "fio not measured"
+cold = side("cold", "produce")
+rows.append(("produce acks=1, 2x2, cold broker", f"{cold.get('mb_per_sec', 0):,.0f} MB/s ({cold.get('records_per_sec', 0):,.0f} rec/s)",
+             loop_text, (cold.get("mb_per_sec", 0) * MB / loop_bps) if loop_bps else None, "(no bar)", None, failures("cold")))
 throughput("produce acks=1, 2x2, 1 KB x 1000", "produce", "produce", loop_bps, loop_text, 0.60)
 throughput("consume the same data, 2 consumers", "consume", "consume", loop_bps, loop_text, 0.85)
 throughput("produce acks=all (fsync before ack)", "durable", "produce", fio_bps, fio_text, 0.80)
@@ -305,7 +314,7 @@ summary = {
     "broker_vmrss_peak_sampled_bytes": int(rss_kb or 0) * 1024,
     "half_rate_records_per_sec": int(half),
     "rows": [dict(figure=r[0], measured=r[1], limit=r[2], ratio=r[3], bar=r[4], ok=r[5], note=r[6]) for r in rows],
-    "runs": {n: load(n) for n in ["produce", "consume", "durable", "latency", "libproduce", "libconsume"]},
+    "runs": {n: load(n) for n in ["cold", "produce", "consume", "durable", "latency", "libproduce", "libconsume"]},
 }
 if json_out:
     with open(json_out, "w") as f:

@@ -27,6 +27,7 @@ use crate::log::error::LogError;
 use crate::log::mem_storage::{MemDirectory, Rng};
 use crate::log::partition_log::PartitionLog;
 use crate::log::recovery::open;
+use crate::log::spare::{SpareBudget, SPARE_SUFFIX};
 use crate::log::storage::Directory;
 
 #[derive(Debug, Clone)]
@@ -41,6 +42,9 @@ enum Op {
     Truncate(u16),
     /// Retention / DeleteRecords: move the log start to the batch at this fraction of the log.
     Retain(u16),
+    /// Retention keeping the oldest removed segment's file as a spare, which the next roll
+    /// reuses (its old bytes stay past the new data): move the log start as `Retain`.
+    RetainKeepingSpare(u16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -51,7 +55,15 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::CleanRestart),
         1 => (0u16..1000).prop_map(Op::Truncate),
         1 => (0u16..1000).prop_map(Op::Retain),
+        1 => (0u16..1000).prop_map(Op::RetainKeepingSpare),
     ]
+}
+
+/// Opens the log with spare segment files allowed (as a broker's partitions have).
+fn open_with_spares(d: &Arc<dyn Directory>, budget: &Arc<SpareBudget>) -> PartitionLog {
+    let mut log = open(d.clone(), small_config(), 0).unwrap();
+    log.enable_spares(budget.clone());
+    log
 }
 
 pub(crate) fn small_config() -> LogConfig {
@@ -94,7 +106,8 @@ proptest! {
     fn recovery_keeps_a_synced_prefix(ops in proptest::collection::vec(op(), 1..60)) {
         let dir = MemDirectory::new();
         let d: Arc<dyn Directory> = Arc::new(dir.clone());
-        let mut log = open(d.clone(), small_config(), 0).unwrap();
+        let budget = Arc::new(SpareBudget::default());
+        let mut log = open_with_spares(&d, &budget);
         // (offset, records payload) of every batch written, in order.
         let mut written: Vec<(i64, i64, Vec<u8>)> = vec![];
         let mut synced = 0usize;
@@ -124,7 +137,8 @@ proptest! {
                 Op::Crash(seed) => {
                     drop(log);
                     dir.crash(&mut Rng::new(seed));
-                    log = open(d.clone(), small_config(), 0).unwrap();
+                    log = open_with_spares(&d, &budget);
+                    prop_assert!(!dir.list().unwrap().iter().any(|n| n.ends_with(SPARE_SUFFIX)));
                     let got = all_batches(&log);
                     prop_assert!(got.len() >= synced, "lost synced data: {} < {}", got.len(), synced);
                     prop_assert!(got.len() <= written.len());
@@ -139,10 +153,16 @@ proptest! {
                         prop_assert_eq!(log.log_end_offset(), o + n);
                     }
                 }
-                Op::Retain(per_mille) => {
+                Op::Retain(per_mille) | Op::RetainKeepingSpare(per_mille) => {
                     let k = written.len() * usize::from(per_mille) / 1000;
                     if let Some(&(to, _, _)) = written.get(k) {
-                        log.advance_log_start(to).unwrap();
+                        if matches!(op, Op::RetainKeepingSpare(_)) {
+                            if let Some(files) = log.move_log_start(to, Some(0)).unwrap() {
+                                files.execute().unwrap();
+                            }
+                        } else {
+                            log.advance_log_start(to).unwrap();
+                        }
                         written.drain(..k);
                         synced = synced.saturating_sub(k);
                         prop_assert_eq!(log.log_start_offset(), to);
@@ -162,7 +182,7 @@ proptest! {
                 Op::CleanRestart => {
                     log.close(0).unwrap();
                     drop(log);
-                    log = open(d.clone(), small_config(), 0).unwrap();
+                    log = open_with_spares(&d, &budget);
                     prop_assert_eq!(all_batches(&log).len(), written.len());
                     synced = written.len();
                 }

@@ -80,3 +80,10 @@ pub const RECYCLE_HELD_BYTES_MAX: u64 = 8 * 1024 * 1024 * 1024;
 /// Appended bytes gathered before a held file is cut by as many: one `ftruncate` per 1 MiB keeps
 /// the freed pages few enough to be reused at once, and the system calls few.
 pub const RECYCLE_STEP_BYTES: u64 = 1024 * 1024;
+/// Spare segment files (see `spare`) one partition keeps: with one deletion per new segment at a
+/// steady state of retention, one is enough.
+pub const SPARES_PER_PARTITION_MAX: usize = 1;
+/// Most bytes spare segment files of the whole broker keep on disk.
+pub const SPARE_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
+/// How long a spare segment file waits to be reused before it is removed (as held files).
+pub const SPARE_HOLD_MS: i64 = RECYCLE_HOLD_MS;

@@ -45,8 +45,20 @@ impl Rng {
 
 #[derive(Debug, Default, Clone)]
 struct MemFile {
+    /// The file's bytes as written (for a reused file: the new data, then the old bytes after it).
     data: Vec<u8>,
     durable: Vec<u8>,
+    /// A reused file's data length, shorter than `data` ([`Directory::reuse`]); `None`: all of
+    /// `data`.
+    len: Option<usize>,
+    /// The file was reused: a crash may leave its old bytes after whatever new data survived.
+    reused: bool,
+}
+
+impl MemFile {
+    fn len(&self) -> usize {
+        self.len.unwrap_or(self.data.len())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -135,7 +147,10 @@ impl MemDirectory {
                 1 | 2 => {
                     let extra = rng.below((file.data.len() - common) as u64 + 1) as usize;
                     let mut v = file.data[..common + extra].to_vec();
-                    if file.data.len() > common && rng.below(2) == 0 {
+                    if file.reused && file.durable.len() > v.len() && rng.below(2) == 0 {
+                        // The new pages written back so far, then the old ones still on disk.
+                        v.extend_from_slice(&file.durable[common + extra..]);
+                    } else if file.data.len() > common && rng.below(2) == 0 {
                         for _ in 0..rng.below(200) {
                             v.push(rng.next_u64() as u8);
                         }
@@ -146,6 +161,7 @@ impl MemDirectory {
             };
             file.data = new.clone();
             file.durable = new;
+            file.len = None;
         }
     }
 
@@ -199,7 +215,7 @@ impl Storage for MemStorage {
     fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
         self.with(|f| {
             let start = pos as usize;
-            let end = start.checked_add(buf.len()).filter(|&e| e <= f.data.len());
+            let end = start.checked_add(buf.len()).filter(|&e| e <= f.len());
             match end {
                 Some(end) => {
                     buf.copy_from_slice(&f.data[start..end]);
@@ -215,9 +231,20 @@ impl Storage for MemStorage {
 
     fn append(&self, bufs: &[IoSlice<'_>]) -> io::Result<()> {
         self.with(|f| {
+            let Some(mut at) = f.len else {
+                for b in bufs {
+                    f.data.extend_from_slice(b);
+                }
+                return Ok(());
+            };
+            // A reused file: overwrite the old bytes in place, growing the file past them.
             for b in bufs {
-                f.data.extend_from_slice(b);
+                let over = b.len().min(f.data.len().saturating_sub(at));
+                f.data[at..at + over].copy_from_slice(&b[..over]);
+                f.data.extend_from_slice(&b[over..]);
+                at += b.len();
             }
+            f.len = (at < f.data.len()).then_some(at);
             Ok(())
         })
     }
@@ -225,6 +252,16 @@ impl Storage for MemStorage {
     fn truncate(&self, len: u64) -> io::Result<()> {
         self.with(|f| {
             f.data.truncate(len as usize);
+            f.len = None;
+            Ok(())
+        })
+    }
+
+    fn cut_stale_tail(&self) -> io::Result<()> {
+        self.with(|f| {
+            if let Some(len) = f.len.take() {
+                f.data.truncate(len);
+            }
             Ok(())
         })
     }
@@ -237,7 +274,7 @@ impl Storage for MemStorage {
     }
 
     fn len(&self) -> u64 {
-        self.with(|f| Ok(f.data.len() as u64)).unwrap_or(0)
+        self.with(|f| Ok(f.len() as u64)).unwrap_or(0)
     }
 }
 
@@ -256,6 +293,23 @@ impl Directory for MemDirectory {
             }
             None => return Err(io::Error::new(io::ErrorKind::NotFound, name.to_string())),
         };
+        Ok(Arc::new(MemStorage {
+            state: self.state.clone(),
+            id,
+            generation: st.generation,
+        }))
+    }
+
+    fn reuse(&self, from: &str, to: &str) -> io::Result<Arc<dyn Storage>> {
+        self.rename(from, to)?;
+        let mut st = self.lock();
+        let Some(id) = st.names.get(to).copied() else {
+            return Err(io::Error::new(io::ErrorKind::NotFound, to.to_string()));
+        };
+        if let Some(f) = st.files.get_mut(&id) {
+            f.len = Some(0);
+            f.reused = true;
+        }
         Ok(Arc::new(MemStorage {
             state: self.state.clone(),
             id,

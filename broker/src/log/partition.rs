@@ -72,10 +72,11 @@ impl Partition {
     pub fn new(
         topic: &str,
         partition: i32,
-        log: PartitionLog,
+        mut log: PartitionLog,
         clock: Arc<dyn Clock>,
         recycler: Arc<PageRecycler>,
     ) -> Arc<Partition> {
+        log.enable_spares(Arc::clone(recycler.spare_budget()));
         let end = log.log_end_offset();
         let durable = log.durable_offset();
         Arc::new(Partition {
@@ -140,7 +141,9 @@ impl Partition {
             let now = self.clock.now_ms();
             let mut to_close = Vec::new();
             for r in &retired {
-                to_close.extend(self.recycler.hold(r.log_file(), now));
+                if let Some(file) = r.log_file() {
+                    to_close.extend(self.recycler.hold(file, now));
+                }
             }
             close_in_background((retired, to_close));
         }
@@ -650,5 +653,117 @@ mod tests {
         let b = Bytes::from(batch(0, 1, 2_000, None, &payload));
         let info = partition.append(b, 0, Durability::PageCache).await.unwrap();
         assert_eq!(info.base_offset, 40);
+    }
+
+    /// Files under `dir` (recursively) whose name ends with `suffix`, with their inode numbers.
+    fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<(std::path::PathBuf, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                out.extend(files_ending(&path, suffix));
+            } else if path.to_string_lossy().ends_with(suffix) {
+                out.push((path, meta.ino()));
+            }
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retention_keeps_a_spare_file_that_the_next_segment_reuses_and_recovery_cuts() {
+        use crate::log::crash_tests::all_batches;
+        let tmp = tempfile::tempdir().unwrap();
+        let props: BTreeMap<String, String> =
+            [("segment.bytes", "4096"), ("retention.bytes", "8192")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let config = LogConfig::from_props(&props).unwrap();
+        // Distinct bodies, so a stale batch served or kept would show.
+        let body = |i: i64| vec![(i % 251) as u8; 900];
+        let (end, bodies) = {
+            let logs =
+                LogManager::open(tmp.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
+            let partition = logs.create_partition("t", 0, config.clone()).unwrap();
+            for i in 0..40 {
+                let b = Bytes::from(batch(0, 1, 1_000 + i, None, &body(i)));
+                partition.append(b, 0, Durability::PageCache).await.unwrap();
+            }
+            partition.tick().await.unwrap();
+            let spares = files_ending(tmp.path(), ".log.spare");
+            assert_eq!(spares.len(), 1, "retention kept no spare: {spares:?}");
+            let spare_inode = spares[0].1;
+            assert!(logs.recycler().spare_budget().held_bytes() > 0);
+            // A sync still running may hold the file a moment (a file anyone holds is not reused).
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !partition
+                .with_log(|log| Ok(log.spares.iter().all(|s| s.unshared())))
+                .unwrap()
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "the spare stayed shared for 10 s"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // Appending on rolls a new segment into the spare: same file, new name.
+            for i in 40..46 {
+                let b = Bytes::from(batch(0, 1, 1_000 + i, None, &body(i)));
+                partition.append(b, 0, Durability::PageCache).await.unwrap();
+            }
+            assert!(files_ending(tmp.path(), ".log.spare").is_empty());
+            assert_eq!(logs.recycler().spare_budget().held_bytes(), 0);
+            let reused: Vec<_> = files_ending(tmp.path(), ".log")
+                .into_iter()
+                .filter(|(_, ino)| *ino == spare_inode)
+                .collect();
+            assert_eq!(reused.len(), 1, "the spare's file is not a segment now");
+            // The reused file still holds its old bytes past the new data.
+            let physical = std::fs::metadata(&reused[0].0).unwrap().len();
+            let (end, logical) = partition
+                .with_log(|log| Ok((log.log_end_offset(), log.active().size())))
+                .unwrap();
+            assert!(physical > logical, "{physical} <= {logical}");
+            // Reads serve only the new segment's batches.
+            let bodies = partition
+                .with_log(|log| Ok(all_batches(log)))
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    let h = crate::log::batch::validate(b).unwrap();
+                    (h.base_offset, b[crate::log::batch::HEADER_BYTES..].to_vec())
+                })
+                .collect::<Vec<_>>();
+            let start = partition
+                .with_log(|log| Ok(log.log_start_offset()))
+                .unwrap();
+            let offsets: Vec<i64> = bodies.iter().map(|(o, _)| *o).collect();
+            assert_eq!(offsets, (start..end).collect::<Vec<_>>());
+            // No clean shutdown: the process dies here (handles dropped, nothing flushed).
+            (end, bodies)
+        };
+        let logs =
+            LogManager::open(tmp.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
+        let partition = logs.partition("t", 0).unwrap();
+        let got = partition
+            .with_log(|log| {
+                assert_eq!(log.log_end_offset(), end);
+                let active = log.active();
+                let path = log.segment_path(active.base_offset());
+                assert_eq!(std::fs::metadata(path).unwrap().len(), active.size());
+                Ok(all_batches(log))
+            })
+            .unwrap();
+        let got: Vec<_> = got
+            .iter()
+            .map(|b| {
+                let h = crate::log::batch::validate(b).unwrap();
+                (h.base_offset, b[crate::log::batch::HEADER_BYTES..].to_vec())
+            })
+            .collect();
+        assert_eq!(got, bodies, "recovery kept a stale batch or lost one");
+        assert!(files_ending(tmp.path(), ".log.spare").is_empty());
     }
 }

@@ -8,20 +8,22 @@
 //! [`crate::log::partition::Partition`] wraps it for async callers; recovery lives in
 //! [`crate::log::recovery`], reads in [`crate::log::read`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
+use tracing::warn;
 
 use crate::log::batch::{self, Header};
 use crate::log::checkpoint::{self, write_atomic_in};
 use crate::log::config::{LogConfig, TimestampType};
 use crate::log::error::{LogError, LogResult};
 use crate::log::leader_epoch::LeaderEpochCache;
-use crate::log::limits::{SEGMENT_BYTES_MAX, SEGMENT_OFFSET_SPAN_MAX};
+use crate::log::limits::{SEGMENT_BYTES_MAX, SEGMENT_OFFSET_SPAN_MAX, SPARES_PER_PARTITION_MAX};
 use crate::log::producer_state::{ProducerState, SequenceCheck, SNAPSHOT_SUFFIX};
 use crate::log::segment::{file_name, Appended, Segment, LOG_SUFFIX};
+use crate::log::spare::{spare_name, Spare, SpareBudget};
 use crate::log::storage::{Directory, Storage};
 
 /// Small file holding (log start offset i64, recovery point i64).
@@ -166,20 +168,27 @@ pub struct PartitionLog {
     /// and frees its blocks (about 200 ms here), so [`Partition`](crate::log::partition::Partition)
     /// takes them out and closes them off its lock, on the blocking pool.
     pub(crate) retired: Vec<RetiredSegment>,
+    /// Segment files retention removed, kept to be reused as new segments (see
+    /// [`crate::log::spare`]), oldest first.
+    pub(crate) spares: VecDeque<Spare>,
+    /// The broker-wide budget for spares; `None`: this log keeps none.
+    pub(crate) spare_budget: Option<Arc<SpareBudget>>,
 }
 
 /// A segment removed from the log, with those of its files that were still waiting for a sync
-/// (a removed segment needs none): everything to close together, off the lock.
+/// (a removed segment needs none): everything to close together, off the lock. An expired spare
+/// retires the same way, with no segment.
 #[derive(Debug)]
 pub(crate) struct RetiredSegment {
-    segment: Segment,
+    log: Option<Arc<dyn Storage>>,
+    _segment: Option<Segment>,
     _unsynced: Vec<Arc<dyn Storage>>,
 }
 
 impl RetiredSegment {
-    /// The segment's log file (already unlinked), for the page recycler.
-    pub(crate) fn log_file(&self) -> Arc<dyn Storage> {
-        Arc::clone(self.segment.file())
+    /// The segment's log file (already unlinked, or about to be), for the page recycler.
+    pub(crate) fn log_file(&self) -> Option<Arc<dyn Storage>> {
+        self.log.clone()
     }
 }
 
@@ -495,21 +504,112 @@ impl PartitionLog {
         let sealed = active.base_offset();
         let log = active.file().clone();
         let index_files = active.write_indexes(&*dir)?;
+        // A reused file's old bytes go before the seal's fsync: recovery trusts sealed lengths.
+        log.cut_stale_tail()?;
         self.pending_files.push((sealed, log));
         self.pending_files
             .extend(index_files.into_iter().map(|f| (sealed, f)));
-        let seg = Segment::create(
-            &*dir,
-            base_offset,
-            self.config.index_entries_max(),
-            self.config.index_interval_bytes,
-        )?;
+        let seg = self.create_segment(base_offset)?;
         self.segments.insert(base_offset, seg);
         self.dir_dirty = true;
         self.active_created_ms = now_ms;
         let end = self.log_end_offset();
         self.pending_snapshot = Some((file_name(end, SNAPSHOT_SUFFIX), self.producers.encode()));
         Ok(())
+    }
+
+    /// A new segment at `base_offset`, in a spare file when one is free of readers.
+    fn create_segment(&mut self, base_offset: i64) -> LogResult<Segment> {
+        let (entries_max, interval) = (
+            self.config.index_entries_max(),
+            self.config.index_interval_bytes,
+        );
+        if let Some(i) = self.spares.iter().position(Spare::unshared) {
+            if let Some(spare) = self.spares.remove(i) {
+                let name = spare.name.clone();
+                drop(spare);
+                match Segment::create_reusing(&*self.dir, &name, base_offset, entries_max, interval)
+                {
+                    Ok(seg) => return Ok(seg),
+                    Err(e) => {
+                        warn!(dir = %self.dir.path().display(), spare = %name, error = %e, "cannot reuse a spare segment file; creating a new one");
+                        let _ = self.dir.remove(&name);
+                    }
+                }
+            }
+        }
+        Ok(Segment::create(
+            &*self.dir,
+            base_offset,
+            entries_max,
+            interval,
+        )?)
+    }
+
+    /// Keeps the file of `seg`, just removed from the log by retention, as a spare when the
+    /// budget allows; false when it did not (no budget, or the file could not be renamed), and
+    /// the segment is to be retired as usual.
+    pub(crate) fn keep_as_spare(&mut self, seg: &Segment, now_ms: i64) -> bool {
+        let Some(budget) = self.spare_budget.clone() else {
+            return false;
+        };
+        if self.spares.len() >= SPARES_PER_PARTITION_MAX {
+            return false;
+        }
+        let base = seg.base_offset();
+        let log_name = file_name(base, LOG_SUFFIX);
+        let name = spare_name(&log_name);
+        let Some(spare) = Spare::new(&budget, name.clone(), seg.file().clone(), now_ms) else {
+            return false;
+        };
+        if let Err(e) = self.dir.rename(&log_name, &name) {
+            warn!(dir = %self.dir.path().display(), file = %log_name, error = %e, "cannot keep a removed segment file as a spare");
+            return false;
+        }
+        self.dir_dirty = true;
+        // Its files still waiting for a sync need none now. The index files among them (removed
+        // with the segment's other files) close off the lock; the log file is the spare's.
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_files)
+            .into_iter()
+            .partition(|(b, _)| *b == base);
+        self.pending_files = kept;
+        let indexes: Vec<_> = gone
+            .into_iter()
+            .map(|(_, f)| f)
+            .filter(|f| !Arc::ptr_eq(f, &spare.file))
+            .collect();
+        if !indexes.is_empty() {
+            self.retired.push(RetiredSegment {
+                log: None,
+                _segment: None,
+                _unsynced: indexes,
+            });
+        }
+        self.spares.push_back(spare);
+        true
+    }
+
+    /// Removes spares unused for [`crate::log::limits::SPARE_HOLD_MS`]; their files retire (to
+    /// the page recycler, then closed off the lock).
+    pub(crate) fn expire_spares(&mut self, now_ms: i64) {
+        while self.spares.front().is_some_and(|s| s.expired(now_ms)) {
+            let Some(spare) = self.spares.pop_front() else {
+                break;
+            };
+            if let Err(e) = self.dir.remove(&spare.name) {
+                warn!(dir = %self.dir.path().display(), spare = %spare.name, error = %e, "cannot remove a spare segment file");
+            }
+            self.retired.push(RetiredSegment {
+                log: Some(Arc::clone(&spare.file)),
+                _segment: None,
+                _unsynced: Vec::new(),
+            });
+        }
+    }
+
+    /// Lets this log keep spare segment files under `budget` (see [`crate::log::spare`]).
+    pub fn enable_spares(&mut self, budget: Arc<SpareBudget>) {
+        self.spare_budget = Some(budget);
     }
 
     pub(crate) fn write_leader_epochs(&self) -> LogResult<()> {
@@ -687,7 +787,8 @@ impl PartitionLog {
             .partition(|(b, _)| *b == base);
         self.pending_files = kept;
         self.retired.push(RetiredSegment {
-            segment: seg,
+            log: Some(Arc::clone(seg.file())),
+            _segment: Some(seg),
             _unsynced: gone.into_iter().map(|(_, f)| f).collect(),
         });
     }
@@ -702,6 +803,8 @@ impl PartitionLog {
         let dir = self.dir.clone();
         let active = self.active_mut();
         let base = active.base_offset();
+        // A reused file's old bytes go: after a clean shutdown recovery trusts every length.
+        active.file().cut_stale_tail()?;
         let files = active.write_indexes(&*dir)?;
         self.pending_files
             .extend(files.into_iter().map(|f| (base, f)));

@@ -3,7 +3,8 @@
 //! Steps (the order matters):
 //! 1. Read and remove the clean-shutdown marker (a later crash must not look clean).
 //! 2. Clean half-finished work: `*.tmp` (atomic writes), `*.deleted` (segment deletion),
-//!    `*.cleaned` (compaction output not yet swapped); finish a compaction swap (`*.log.swap`
+//!    `*.cleaned` (compaction output not yet swapped), `*.spare` (spare segment files, see
+//!    [`crate::log::spare`]); finish a compaction swap (`*.log.swap`
 //!    replaces the segment with the same base); drop index files without a `.log`.
 //! 3. Read the offsets checkpoint (log start, recovery point). Segments wholly below the log start
 //!    go. Segments wholly below the recovery point (and every segment after a clean shutdown) are
@@ -17,7 +18,7 @@
 //!    and rebuilt joins the next group commit (nothing is fsynced while opening); the recovery
 //!    point advances when that sync has run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ use crate::log::segment::{
     file_name, parse_file_name, remove_segment_files, Segment, INDEX_SUFFIX, LOG_SUFFIX,
     TIME_INDEX_SUFFIX,
 };
+use crate::log::spare::SPARE_SUFFIX;
 use crate::log::storage::Directory;
 
 /// Suffix of compaction output not yet swapped in.
@@ -73,6 +75,7 @@ fn clean_leftovers(dir: &dyn Directory) -> io::Result<()> {
         if name.ends_with(TMP_SUFFIX)
             || name.ends_with(DELETED_SUFFIX)
             || name.ends_with(CLEANED_SUFFIX)
+            || name.ends_with(SPARE_SUFFIX)
         {
             dir.remove(name)?;
         }
@@ -317,6 +320,8 @@ fn open_inner(
         compaction_recheck_ms: i64::MAX,
         first_unflushed_ms: None,
         retired: Vec::new(),
+        spares: VecDeque::new(),
+        spare_budget: None,
     };
     if log.leader_epochs != epochs_on_disk || !dir.exists(LEADER_EPOCH_CHECKPOINT)? {
         log.write_leader_epochs()?;

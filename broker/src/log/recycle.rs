@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::log::limits::{RECYCLE_HELD_BYTES_MAX, RECYCLE_HOLD_MS, RECYCLE_STEP_BYTES};
+use crate::log::spare::SpareBudget;
 use crate::log::storage::Storage;
 
 /// One deleted segment's log file, held for its pages.
@@ -61,6 +62,8 @@ pub struct PageRecycler {
     state: Mutex<State>,
     /// Bytes of held files whose pages were not dropped yet (read without the lock on every append).
     held: AtomicU64,
+    /// The budget of spare segment files (see [`crate::log::spare`]), shared by every partition.
+    spares: Arc<SpareBudget>,
 }
 
 impl PageRecycler {
@@ -71,6 +74,11 @@ impl PageRecycler {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The broker-wide budget of spare segment files.
+    pub fn spare_budget(&self) -> &Arc<SpareBudget> {
+        &self.spares
     }
 
     /// Bytes held whose pages were not dropped yet.

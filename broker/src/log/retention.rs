@@ -88,8 +88,9 @@ impl PartitionLog {
                 .unwrap_or_else(|| self.active().base_offset());
             delete_below = Some(next_base);
         }
+        self.expire_spares(now_ms);
         match delete_below {
-            Some(offset) => self.move_log_start(offset),
+            Some(offset) => self.move_log_start(offset, Some(now_ms)),
             None => Ok(None),
         }
     }
@@ -97,14 +98,20 @@ impl PartitionLog {
     /// Moves the log start up to `offset` (at most the log end) and deletes the segments wholly
     /// below it; returns how many segments went.
     pub fn advance_log_start(&mut self, offset: i64) -> LogResult<usize> {
-        let planned = self.move_log_start(offset)?;
+        let planned = self.move_log_start(offset, None)?;
         LogStartFiles::run_now(planned)
     }
 
     /// Moves the log start up to `offset` (at most the log end) in memory and takes the segments
     /// wholly below it out of the log; returns the file work still to do (none when the log start
-    /// does not move).
-    pub(crate) fn move_log_start(&mut self, offset: i64) -> LogResult<Option<LogStartFiles>> {
+    /// does not move). With `spare_at` (retention's clock time), the oldest removed segment's file
+    /// may be kept as a spare ([`crate::log::spare`]): the oldest, so that a crash before the
+    /// checkpoint leaves no hole between the segments still on disk.
+    pub(crate) fn move_log_start(
+        &mut self,
+        offset: i64,
+        spare_at: Option<i64>,
+    ) -> LogResult<Option<LogStartFiles>> {
         let end = self.log_end_offset();
         if offset > end {
             return Err(LogError::OffsetOutOfRange {
@@ -125,8 +132,12 @@ impl PartitionLog {
                 .map(|w| w[0])
                 .collect()
         };
-        for base in &doomed {
-            if let Some(seg) = self.segments.remove(base) {
+        for (i, base) in doomed.iter().enumerate() {
+            let Some(seg) = self.segments.remove(base) else {
+                continue;
+            };
+            let kept = spare_at.is_some_and(|now_ms| i == 0 && self.keep_as_spare(&seg, now_ms));
+            if !kept {
                 self.retire(seg);
             }
         }

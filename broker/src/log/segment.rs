@@ -87,6 +87,25 @@ impl Segment {
         ))
     }
 
+    /// Creates a new, empty segment in the spare file `spare` (renamed to the segment's `.log`
+    /// name; its old bytes stay past the data until overwritten or cut, see
+    /// [`crate::log::spare`]).
+    pub fn create_reusing(
+        dir: &dyn Directory,
+        spare: &str,
+        base_offset: i64,
+        index_entries_max: usize,
+        index_interval_bytes: u64,
+    ) -> io::Result<Segment> {
+        let log = dir.reuse(spare, &file_name(base_offset, LOG_SUFFIX))?;
+        Ok(Segment::empty(
+            base_offset,
+            log,
+            index_entries_max,
+            index_interval_bytes,
+        ))
+    }
+
     fn empty(
         base_offset: i64,
         log: Arc<dyn Storage>,

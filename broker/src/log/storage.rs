@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! trait Storage   { read_at(pos, buf), append(bufs), truncate(len), sync(), len(), map(), as_file() }
-//! trait Directory { open(name, create), list(), rename(from, to), remove(name), sync(), path() }
+//! trait Directory { open(name, create), reuse(from, to), list(), rename(from, to), remove(name),
+//!                   sync(), path() }
 //! ```
 //!
 //! Everything the log persists goes through these two traits, so the in-memory implementation in
@@ -12,13 +13,16 @@
 
 use std::fmt::Debug;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::log::limits::PREALLOCATE_BYTES;
+
+/// Most buffers one `pwritev` takes (Linux's `IOV_MAX`); longer lists are written in turns.
+const IOV_MAX: usize = 1024;
 
 /// One append-only file.
 ///
@@ -75,12 +79,26 @@ pub trait Storage: Send + Sync + Debug {
     fn drop_cached(&self, _pos: u64, _len: u64) -> io::Result<()> {
         Ok(())
     }
+    /// Cuts what a reused file ([`Directory::reuse`]) still holds past the data: bytes of the
+    /// segment it used to be. Nothing to do for other files. The log calls it when it seals a
+    /// segment and when it closes, before the file is synced: recovery trusts a sealed segment's
+    /// length.
+    fn cut_stale_tail(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One directory of files (a partition directory).
 pub trait Directory: Send + Sync + Debug {
     /// Opens `name`, creating it empty when `create` is set.
     fn open(&self, name: &str, create: bool) -> io::Result<Arc<dyn Storage>>;
+    /// Renames `from` to `to` and opens it as an empty file to append to: its old bytes stay on
+    /// disk past the new data (until overwritten or [`Storage::cut_stale_tail`]), so the appends
+    /// overwrite blocks (and cached pages) the file already has instead of allocating new ones,
+    /// and nothing is freed (freeing blocks on a `discard` mount waits on the device). Used for a
+    /// segment file retention removed, as the partition's next segment (see
+    /// [`crate::log::spare`]).
+    fn reuse(&self, from: &str, to: &str) -> io::Result<Arc<dyn Storage>>;
     /// Names of all files.
     fn list(&self) -> io::Result<Vec<String>>;
     /// Atomically renames `from` to `to`, replacing `to`.
@@ -120,7 +138,7 @@ impl FileStorage {
     pub fn open(path: &Path, create: bool) -> io::Result<FileStorage> {
         let file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create(create)
             .open(path)?;
         let len = file.metadata()?.len();
@@ -130,6 +148,56 @@ impl FileStorage {
             written_back: AtomicU64::new(len),
             write: Mutex::new(len),
         })
+    }
+
+    /// Opens the existing file at `path` as empty: appends start at position 0 and overwrite its
+    /// old bytes, whose blocks count as reserved.
+    pub fn open_reused(path: &Path) -> io::Result<FileStorage> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let physical = file.metadata()?.len();
+        Ok(FileStorage {
+            file,
+            len: AtomicU64::new(0),
+            written_back: AtomicU64::new(0),
+            write: Mutex::new(physical),
+        })
+    }
+
+    /// Writes all of `bufs` at `pos` (`pwritev`, so the file position and length play no part:
+    /// a reused file is longer than its data).
+    fn write_all_at(&self, mut slices: &mut [IoSlice<'_>], mut pos: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        while !slices.is_empty() {
+            let count = slices.len().min(IOV_MAX);
+            let offset = libc::off_t::try_from(pos).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "write position too large")
+            })?;
+            // SAFETY: `IoSlice` is ABI-compatible with `iovec` (std guarantees it on Unix); the
+            // first `count` slices are valid readable buffers that outlive the call, and pwritev
+            // only reads them.
+            let n = unsafe {
+                libc::pwritev(
+                    self.file.as_raw_fd(),
+                    slices.as_ptr().cast::<libc::iovec>(),
+                    count as libc::c_int,
+                    offset,
+                )
+            };
+            match n {
+                0 => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
+                n if n < 0 => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+                n => {
+                    IoSlice::advance_slices(&mut slices, n as usize);
+                    pos += n as u64;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reserves blocks past `end`: as many as the file already holds (so a small partition's
@@ -212,30 +280,17 @@ impl Storage for FileStorage {
     fn append(&self, bufs: &[IoSlice<'_>]) -> io::Result<()> {
         let mut reserved = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        self.reserve(
-            &mut reserved,
-            self.len.load(Ordering::Acquire) + total as u64,
-        );
+        let len = self.len.load(Ordering::Acquire);
+        self.reserve(&mut reserved, len + total as u64);
         let mut owned: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).copied().collect();
-        let mut slices: &mut [IoSlice<'_>] = &mut owned;
-        let mut file = &self.file;
-        let mut written = 0usize;
-        while written < total {
-            match file.write_vectored(slices) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
-                Ok(n) => {
-                    written += n;
-                    IoSlice::advance_slices(&mut slices, n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // A partial write leaves the file longer than `len`; cut it back so the next
-                    // append starts at a batch boundary.
-                    let len = self.len.load(Ordering::Acquire);
-                    let _ = self.file.set_len(len);
-                    return Err(e);
-                }
+        if let Err(e) = self.write_all_at(&mut owned, len) {
+            // A partial write leaves bytes past `len`; cut them so the next append starts at a
+            // batch boundary and no half batch is left for recovery to find.
+            let _ = self.file.set_len(len);
+            if *reserved != u64::MAX {
+                *reserved = (*reserved).min(len);
             }
+            return Err(e);
         }
         self.len.fetch_add(total as u64, Ordering::AcqRel);
         Ok(())
@@ -322,6 +377,18 @@ impl Storage for FileStorage {
         Some(&self.file)
     }
 
+    fn cut_stale_tail(&self) -> io::Result<()> {
+        let mut reserved = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let len = self.len.load(Ordering::Acquire);
+        if self.file.metadata()?.len() > len {
+            self.file.set_len(len)?;
+            if *reserved != u64::MAX {
+                *reserved = len;
+            }
+        }
+        Ok(())
+    }
+
     fn drop_cached(&self, pos: u64, len: u64) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let (Ok(offset), Ok(len)) = (libc::off_t::try_from(pos), libc::off_t::try_from(len)) else {
@@ -371,6 +438,12 @@ pub fn sync_dir(path: &Path) -> io::Result<()> {
 impl Directory for FileDirectory {
     fn open(&self, name: &str, create: bool) -> io::Result<Arc<dyn Storage>> {
         Ok(Arc::new(FileStorage::open(&self.path.join(name), create)?))
+    }
+
+    fn reuse(&self, from: &str, to: &str) -> io::Result<Arc<dyn Storage>> {
+        let to = self.path.join(to);
+        fs::rename(self.path.join(from), &to)?;
+        Ok(Arc::new(FileStorage::open_reused(&to)?))
     }
 
     fn list(&self) -> io::Result<Vec<String>> {
