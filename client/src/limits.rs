@@ -41,8 +41,8 @@ const _: () = assert!((PARTITION_FETCH_BYTES_MAX as usize) < RESPONSE_FRAME_BYTE
 /// consumer's CPU in profiles of the bench).
 pub const POOLED_FRAME_BYTES_MIN: usize = 1024 * 1024;
 
-/// Bytes of idle frame buffers one connection keeps for reuse; more are freed. Two fetches of the
-/// default 16 MiB (one being read while the caller holds the other) fit, with room.
+/// Bytes of idle frame buffers one connection keeps for reuse; more are freed. Two 16 MiB fetch
+/// responses (one being read while the caller holds the other) fit, with room.
 pub const POOLED_FRAME_BYTES_KEPT_MAX: usize = 64 * 1024 * 1024;
 
 /// Batch buffers a producer keeps for reuse ([`sluice_protocol::record::BatchBufferPool`]): a

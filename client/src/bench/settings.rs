@@ -151,7 +151,7 @@ impl Settings {
             in_flight: 5,
             api: Api::Raw,
             idempotence: true,
-            fetch_partition_bytes: 16 * 1024 * 1024,
+            fetch_partition_bytes: crate::config::MAX_PARTITION_FETCH_BYTES_DEFAULT,
             request_timeout: Duration::from_secs(30),
         }
     }

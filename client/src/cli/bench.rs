@@ -101,8 +101,9 @@ pub struct BenchOptions {
     /// With --api library: turn the producer's idempotence off (it is on by default)
     #[arg(long)]
     pub no_idempotence: bool,
-    /// Most bytes per partition in one fetch
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    /// Most bytes per partition in one fetch (Kafka's max.partition.fetch.bytes, 1 MiB by
+    /// default as in Kafka)
+    #[arg(long, default_value_t = crate::config::MAX_PARTITION_FETCH_BYTES_DEFAULT)]
     pub fetch_bytes: i32,
     /// Print the result as JSON (every setting, the core count, every figure) instead of a table
     #[arg(long)]
