@@ -32,6 +32,7 @@ use crate::log::partition::{close_in_background, Partition};
 use crate::log::recovery;
 use crate::log::recycle::{Held, PageRecycler};
 use crate::log::segment::{parse_file_name, LOG_SUFFIX};
+use crate::log::spare::SPARE_SUFFIX;
 use crate::log::storage::{sync_dir, Directory, FileDirectory};
 
 /// Small file in a partition directory holding its topic config overrides.
@@ -268,8 +269,11 @@ impl LogManager {
         };
         let now = self.clock.now_ms();
         let mut out = Vec::new();
+        let spare = format!("{LOG_SUFFIX}{SPARE_SUFFIX}");
         for name in names {
-            if !matches!(parse_file_name(&name), Some((_, LOG_SUFFIX))) {
+            // Segment files and spares alike: their pages are what new appends can reuse.
+            let is_log = parse_file_name(&name).is_some_and(|(_, s)| s == LOG_SUFFIX || s == spare);
+            if !is_log {
                 continue;
             }
             if let Ok(file) = dir.open(&name, false) {
