@@ -524,7 +524,10 @@ impl PartitionLog {
             self.config.index_entries_max(),
             self.config.index_interval_bytes,
         );
-        if let Some(i) = self.spares.iter().position(Spare::unshared) {
+        // A spare longer than a segment may grow would leave a long old tail to cut at the seal,
+        // on the append path (after `segment.bytes` was lowered): such a spare just expires.
+        let fits = |s: &Spare| s.unshared() && s.file.len() <= self.config.segment_bytes;
+        if let Some(i) = self.spares.iter().position(fits) {
             if let Some(spare) = self.spares.remove(i) {
                 let name = spare.name.clone();
                 drop(spare);

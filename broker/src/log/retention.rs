@@ -222,6 +222,57 @@ mod tests {
     }
 
     #[test]
+    fn retention_keeps_one_spare_that_the_next_roll_reuses_unless_it_is_too_long() {
+        use crate::log::spare::{SpareBudget, SPARE_SUFFIX};
+        use crate::log::storage::Directory;
+        let d = Arc::new(MemDirectory::new());
+        let spares = |d: &MemDirectory| {
+            let names = d.list().unwrap();
+            names
+                .into_iter()
+                .filter(|n| n.ends_with(SPARE_SUFFIX))
+                .count()
+        };
+        let cfg = config(&[("retention.bytes", "2500"), ("retention.ms", "-1")]);
+        let mut log = open(d.clone(), cfg.clone(), 0).unwrap();
+        log.enable_spares(Arc::new(SpareBudget::default()));
+        let append = |log: &mut crate::log::partition_log::PartitionLog| {
+            log.append_leader(&Bytes::from(batch(0, 1, 5, None, &[1; 200])), 0, 0)
+                .unwrap();
+        };
+        for _ in 0..30 {
+            append(&mut log);
+        }
+        log.apply_retention(0).unwrap();
+        assert_eq!(spares(&d), 1, "retention kept no spare");
+        // The next roll writes into the spare.
+        let end = log.log_end_offset();
+        log.roll(end, 0).unwrap();
+        assert_eq!(spares(&d), 0);
+        assert!(log.spares.is_empty());
+        for _ in 0..30 {
+            append(&mut log);
+        }
+        log.apply_retention(0).unwrap();
+        assert_eq!(spares(&d), 1);
+        // With segment.bytes lowered below the spare's length, the spare is left to expire.
+        let mut small = cfg.clone();
+        small.segment_bytes = 300;
+        log.set_config(small);
+        let end = log.log_end_offset();
+        log.roll(end, 0).unwrap();
+        assert_eq!(spares(&d), 1, "a spare longer than a segment was reused");
+        log.apply_retention(crate::log::limits::SPARE_HOLD_MS)
+            .unwrap();
+        assert_eq!(spares(&d), 0, "the unused spare did not expire");
+        // Every batch still reads back.
+        let r = log
+            .read(log.log_start_offset(), usize::MAX, i64::MAX)
+            .unwrap();
+        assert_eq!(r.next_offset, 60);
+    }
+
+    #[test]
     fn size_retention_keeps_the_newest_bytes() {
         let d = Arc::new(MemDirectory::new());
         let mut log = open(
