@@ -3,6 +3,11 @@
 //! same data dir. Afterwards every acknowledged record is in the log exactly once at its
 //! acknowledged offset, offsets are dense, and garbage appended to the active segments (a torn
 //! tail, as a crash mid-write leaves) is cut at recovery, never served.
+//!
+//! The second test does the same on a topic with tiny segments and a tiny retention, so that new
+//! segments are written into spare files retention removed (old batches still in them past the
+//! new data): after the kills, every record served is an acknowledged one at its acknowledged
+//! offset, and every acknowledged record the retention keeps is there.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -142,6 +147,157 @@ fn acknowledged_records_survive_repeated_kill9_and_a_torn_tail_is_cut() {
     );
     eprintln!(
         "{} records acknowledged, {} in the log after {KILLS} kills",
+        acks.acked.len(),
+        records.len()
+    );
+}
+
+/// Whether any spare segment file (`*.log.spare`) exists under the broker's logs.
+fn spare_exists(data_dir: &Path) -> bool {
+    let Ok(topics) = std::fs::read_dir(data_dir.join("logs")) else {
+        return false;
+    };
+    topics.flatten().any(|t| {
+        std::fs::read_dir(t.path()).is_ok_and(|files| {
+            files
+                .flatten()
+                .any(|f| f.file_name().to_string_lossy().ends_with(".log.spare"))
+        })
+    })
+}
+
+/// Whether retention (of `RETENTION_BYTES`) has nothing left to delete in partition directory
+/// `dir`: dropping the oldest segment would leave less than the retention.
+fn retention_settled(dir: &Path) -> bool {
+    let Ok(files) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut logs: Vec<(String, u64)> = files
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".log"))
+        .filter_map(|f| {
+            Some((
+                f.file_name().to_string_lossy().into_owned(),
+                f.metadata().ok()?.len(),
+            ))
+        })
+        .collect();
+    logs.sort();
+    let total: u64 = logs.iter().map(|(_, len)| len).sum();
+    logs.len() <= 1 || total - logs[0].1 < RETENTION_BYTES
+}
+
+/// Retention of the spare-reuse test's topic: a few 64 KiB segments.
+const RETENTION_BYTES: u64 = 262_144;
+
+#[test]
+fn kill9_while_retention_reuses_segment_files_serves_only_acknowledged_records() {
+    const TOPIC: &str = "recycled";
+    let mut broker = Broker::builder()
+        .arg("--auto-create-topics")
+        .arg("--num-partitions")
+        .arg("2")
+        .arg("--topic-default")
+        .arg("segment.bytes=65536")
+        .arg("--topic-default")
+        .arg(format!("retention.bytes={RETENTION_BYTES}"))
+        .start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let ack_file = work.path().join("acks");
+    let stop_file = work.path().join("stop");
+    let producer = Command::new(python())
+        .arg(python_script("acked_producer.py"))
+        .arg(broker.bootstrap())
+        .arg(TOPIC)
+        .arg(&ack_file)
+        .arg(&stop_file)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.path().join("producer.log")).expect("log"))
+        .spawn()
+        .expect("start the producer");
+    let mut producer = ChildGuard(producer);
+
+    // Retention runs every second; the spare it keeps lives until the partition's next roll.
+    wait_until(
+        PROGRESS_DEADLINE,
+        "retention to keep a spare segment file",
+        || spare_exists(broker.data_dir()),
+    );
+    let mut seen = read_acks(&ack_file).acked.len();
+    for kill in 0..KILLS {
+        wait_until(PROGRESS_DEADLINE, "acknowledgements before a kill", || {
+            read_acks(&ack_file).acked.len() >= seen + ACKS_BETWEEN_KILLS
+        });
+        broker.kill9();
+        seen = read_acks(&ack_file).acked.len();
+        eprintln!("kill {kill}: {seen} records acknowledged so far");
+        broker.restart();
+    }
+    wait_until(
+        PROGRESS_DEADLINE,
+        "acknowledgements after the last restart",
+        || read_acks(&ack_file).acked.len() >= seen + ACKS_BETWEEN_KILLS,
+    );
+    std::fs::write(&stop_file, b"").expect("stop file");
+    wait_until(Duration::from_secs(150), "the producer to finish", || {
+        producer.has_exited()
+    });
+    let status = producer.0.wait().expect("producer status");
+    assert!(
+        status.success(),
+        "producer failed: {status}\n{}",
+        std::fs::read_to_string(work.path().join("producer.log")).unwrap_or_default()
+    );
+    let acks = read_acks(&ack_file);
+    assert!(
+        acks.errors.is_empty(),
+        "records failed despite retries: {:?}",
+        &acks.errors[..acks.errors.len().min(5)]
+    );
+    // Once more after the stream ends, then read back what retention kept. Retention first
+    // finishes its work, so it moves no log start while kcat reads from the beginning.
+    wait_until(PROGRESS_DEADLINE, "retention to settle", || {
+        (0..2).all(|p| {
+            retention_settled(&broker.data_dir().join("logs").join(format!("{TOPIC}-{p}")))
+        })
+    });
+    broker.kill9();
+    broker.restart();
+    let records = consume_all(&broker.bootstrap(), TOPIC);
+    let at: BTreeMap<(i32, i64), u64> = acks.acked.iter().map(|(&i, &k)| (k, i)).collect();
+    for (&(p, o), value) in &records {
+        let i = at.get(&(p, o));
+        assert_eq!(
+            i.map(|i| format!("r{i}")).as_deref(),
+            Some(value.as_str()),
+            "{p}/{o} serves {value}, not the record acknowledged there"
+        );
+    }
+    for p in 0..2 {
+        let offsets: Vec<i64> = records.keys().filter(|k| k.0 == p).map(|k| k.1).collect();
+        let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
+            panic!("partition {p} is empty");
+        };
+        assert!(first > 0, "retention removed nothing from partition {p}");
+        assert_eq!(
+            offsets,
+            (first..=last).collect::<Vec<_>>(),
+            "partition {p} offsets are not dense"
+        );
+        // Every acknowledged record at or past the log start is there.
+        let missing: Vec<_> = acks
+            .acked
+            .iter()
+            .filter(|(_, &(ap, ao))| ap == p && ao >= first && !records.contains_key(&(ap, ao)))
+            .take(5)
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "acknowledged records missing: {missing:?}"
+        );
+    }
+    eprintln!(
+        "{} records acknowledged, {} kept by retention after {KILLS} kills",
         acks.acked.len(),
         records.len()
     );
