@@ -59,7 +59,7 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --skip-baselines) BASELINES=0; shift ;;
     --repeat) REPEAT=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
