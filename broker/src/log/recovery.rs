@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
+use crate::log::batch::{Header, HEADER_BYTES};
 use crate::log::checkpoint::{read_checked_in, Reader, TMP_SUFFIX};
 use crate::log::config::LogConfig;
 use crate::log::error::{LogError, LogResult};
@@ -39,7 +40,7 @@ use crate::log::segment::{
     TIME_INDEX_SUFFIX,
 };
 use crate::log::spare::SPARE_SUFFIX;
-use crate::log::storage::Directory;
+use crate::log::storage::{Directory, Storage};
 
 /// Suffix of compaction output not yet swapped in.
 pub const CLEANED_SUFFIX: &str = ".cleaned";
@@ -67,6 +68,14 @@ pub fn open(dir: Arc<dyn Directory>, config: LogConfig, now_ms: i64) -> LogResul
         }
     }
     open_inner(dir, config, now_ms, false)
+}
+
+/// True when the bytes at `position` of a segment based at `base` start a whole batch of an older
+/// segment: what a reused spare file ([`crate::log::spare`]) holds past its new data, not damage.
+fn reused_file_tail(file: &dyn Storage, position: u64, base: i64) -> bool {
+    let mut head = [0u8; HEADER_BYTES];
+    file.read_at(position, &mut head).is_ok()
+        && Header::parse(&head).is_ok_and(|h| h.base_offset < base)
 }
 
 fn clean_leftovers(dir: &dyn Directory) -> io::Result<()> {
@@ -210,7 +219,11 @@ fn open_inner(
                     reason,
                 });
             }
-            warn!(file = %path.display(), position, reason, "truncating a torn log tail");
+            if reused_file_tail(&**seg.file(), position, base) {
+                info!(file = %path.display(), position, "cutting the old bytes of a reused segment file");
+            } else {
+                warn!(file = %path.display(), position, reason, "truncating a torn log tail");
+            }
             seg.file().truncate(position)?;
             // The cut must be durable before anything can be appended after it: otherwise a later
             // segment could become durable while this one still ends in garbage on disk, and the
@@ -386,4 +399,29 @@ pub(crate) fn rebuild_producers(
         })?;
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSlice;
+
+    use super::*;
+    use crate::log::batch::testing::batch;
+    use crate::log::mem_storage::MemDirectory;
+
+    #[test]
+    fn an_older_whole_batch_past_the_data_is_a_reused_files_tail_garbage_is_not() {
+        let dir = MemDirectory::new();
+        let file = dir.open("x.log", true).unwrap();
+        let old = batch(5, 2, 0, None, b"old");
+        file.append(&[IoSlice::new(&old), IoSlice::new(&[0xAB; 80])])
+            .unwrap();
+        // A segment based at 10 finding a batch of offsets 5-6: old bytes of a reused file.
+        assert!(reused_file_tail(&*file, 0, 10));
+        // The same batch in a segment based at or below it is not (it would be a bad batch).
+        assert!(!reused_file_tail(&*file, 0, 5));
+        // Garbage, or a short read past the end, is a torn tail.
+        assert!(!reused_file_tail(&*file, old.len() as u64, 10));
+        assert!(!reused_file_tail(&*file, file.len(), 10));
+    }
 }
