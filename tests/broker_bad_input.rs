@@ -6,12 +6,12 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sluice_protocol::wire::{self, ApiKey, ErrorCode, Response};
-use sluice_tests::{kcat, python, python_script, run, wait_until, Broker, ChildGuard};
+use sluice_tests::{kcat, run, wait_until, AckedProducer, Broker};
 
 const TOPIC: &str = "steady";
 const IDLE_MS: u64 = 1500;
@@ -188,20 +188,6 @@ fn slow_loris(broker: &Broker) {
     }
 }
 
-fn acked_records(path: &std::path::Path) -> Vec<(String, i32, i64)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(' ').collect();
-            match f.as_slice() {
-                [i, p, o] => Some((format!("r{i}"), p.parse().ok()?, o.parse().ok()?)),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn bad_input_closes_one_connection_and_harms_no_data() {
     let broker = Broker::builder()
@@ -214,28 +200,14 @@ fn bad_input_closes_one_connection_and_harms_no_data() {
         .arg("--socket-request-max-bytes")
         .arg((8 * 1024 * 1024).to_string())
         .start();
-    let work = tempfile::tempdir().expect("tempdir");
-    let acks = work.path().join("acks");
-    let stop = work.path().join("stop");
-    let mut producer = ChildGuard(
-        Command::new(python())
-            .arg(python_script("acked_producer.py"))
-            .arg(broker.bootstrap())
-            .arg(TOPIC)
-            .arg(&acks)
-            .arg(&stop)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(work.path().join("producer.log")).expect("log"))
-            .spawn()
-            .expect("producer"),
-    );
+    let producer = AckedProducer::start(&broker.bootstrap(), TOPIC);
     wait_until(Duration::from_secs(60), "the producer to get going", || {
-        acked_records(&acks).len() >= 200
+        producer.acks().acked.len() >= 200
     });
 
     throw_bad_input(&broker);
     slow_loris(&broker);
-    let during = acked_records(&acks).len();
+    let during = producer.acks().acked.len();
     // Each bad connection was closed with its reason in the broker's log.
     let log = broker.log();
     for reason in [
@@ -253,16 +225,10 @@ fn bad_input_closes_one_connection_and_harms_no_data() {
     wait_until(
         Duration::from_secs(60),
         "the producer to keep going",
-        || acked_records(&acks).len() >= during + 200,
+        || producer.acks().acked.len() >= during + 200,
     );
-    std::fs::write(&stop, b"").expect("stop");
-    wait_until(Duration::from_secs(90), "the producer to finish", || {
-        producer.has_exited()
-    });
-    assert!(
-        producer.0.wait().expect("status").success(),
-        "producer failed"
-    );
+    // Checks that the producer succeeded and that no record failed for good.
+    let acks = producer.finish();
 
     let out = run(
         Command::new(kcat())
@@ -292,12 +258,12 @@ fn bad_input_closes_one_connection_and_harms_no_data() {
             f[2].to_string(),
         );
     }
-    let acked = acked_records(&acks);
-    assert!(acked.len() >= 400);
-    for (value, p, o) in &acked {
+    assert!(acks.acked.len() >= 400);
+    for (i, (p, o)) in &acks.acked {
+        let value = format!("r{i}");
         assert_eq!(
             stored.get(&(*p, *o)),
-            Some(value),
+            Some(&value),
             "record {value} at {p}/{o}"
         );
     }

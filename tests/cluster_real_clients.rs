@@ -3,12 +3,12 @@
 //! keeps writing while the leader of a partition is SIGKILLed and restarted, twice. Afterwards
 //! kcat reads back every acknowledged record exactly once at its acknowledged offset.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use sluice_tests::{
-    assert_acked_present_once, bin_path, consume_all, kcat, partition_view, python, python_script,
-    read_acks, run, wait_partition, wait_until, ChildGuard, Cluster,
+    assert_acked_present_once, bin_path, consume_all, kcat, partition_view, python, run,
+    wait_partition, AckedProducer, Cluster,
 };
 
 const TOPIC: &str = "payments";
@@ -65,65 +65,34 @@ async fn librdkafka_acks_all_survives_leader_kills_and_kcat_reads_it_back() {
         listing.stdout_text()
     );
 
-    let work = tempfile::tempdir().expect("tempdir");
-    let ack_file = work.path().join("acks");
-    let stop_file = work.path().join("stop");
-    let log_file = work.path().join("producer.log");
-    let mut producer = ChildGuard(
-        Command::new(python())
-            .arg(python_script("acked_producer.py"))
-            .arg(&bootstrap)
-            .arg(TOPIC)
-            .arg(&ack_file)
-            .arg(&stop_file)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_file).expect("log"))
-            .spawn()
-            .expect("start the producer"),
-    );
+    let producer = AckedProducer::start(&bootstrap, TOPIC);
 
     let mut seen = 0;
     for kill in 0..KILLS {
         tokio::task::block_in_place(|| {
-            wait_until(DEADLINE, "acknowledgements before a kill", || {
-                read_acks(&ack_file).acked.len() >= seen + PROGRESS
-            })
+            producer.wait_acked(seen, PROGRESS, DEADLINE, "acknowledgements before a kill")
         });
         let leader = partition_view(&cluster.running_addrs(), TOPIC, 0)
             .await
             .expect("a view of the partition")
             .leader;
         cluster.node_mut(leader).kill9();
-        seen = read_acks(&ack_file).acked.len();
+        seen = producer.acks().acked.len();
         eprintln!("kill {kill}: node {leader} SIGKILLed with {seen} records acknowledged");
         // The producer carries on through the new leader while the node is down.
         tokio::task::block_in_place(|| {
-            wait_until(DEADLINE, "acknowledgements after the failover", || {
-                read_acks(&ack_file).acked.len() >= seen + PROGRESS
-            })
+            producer.wait_acked(
+                seen,
+                PROGRESS,
+                DEADLINE,
+                "acknowledgements after the failover",
+            )
         });
         cluster.node_mut(leader).restart();
         wait_full_isr(&cluster).await;
-        seen = read_acks(&ack_file).acked.len();
+        seen = producer.acks().acked.len();
     }
-    std::fs::write(&stop_file, b"").expect("stop file");
-    tokio::task::block_in_place(|| {
-        wait_until(Duration::from_secs(150), "the producer to finish", || {
-            producer.has_exited()
-        })
-    });
-    let status = producer.0.wait().expect("producer status");
-    assert!(
-        status.success(),
-        "producer failed: {status}\n{}",
-        std::fs::read_to_string(&log_file).unwrap_or_default()
-    );
-    let acks = read_acks(&ack_file);
-    assert!(
-        acks.errors.is_empty(),
-        "records failed despite retries: {:?}",
-        &acks.errors[..acks.errors.len().min(5)]
-    );
+    let acks = tokio::task::block_in_place(|| producer.finish());
     let records = tokio::task::block_in_place(|| consume_all(&bootstrap, TOPIC));
     assert_acked_present_once(&acks, &records);
     assert_eq!(

@@ -12,12 +12,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use sluice_tests::{
-    assert_acked_present_once, consume_all, kcat, python, python_script, read_acks, run,
-    wait_until, Broker, ChildGuard,
+    assert_acked_present_once, consume_all, kcat, run, wait_until, AckedProducer, Acks, Broker,
 };
 
 const TOPIC: &str = "durable";
@@ -43,6 +42,32 @@ fn active_segments(data_dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Kills the broker with SIGKILL [`KILLS`] times, each once [`ACKS_BETWEEN_KILLS`] more records
+/// are acknowledged, restarting it on the same data dir; then lets the stream make progress once
+/// more and finishes the producer (which checks that no record failed for good).
+fn kill9_mid_stream(broker: &mut Broker, producer: AckedProducer) -> Acks {
+    let mut seen = producer.acks().acked.len();
+    for kill in 0..KILLS {
+        producer.wait_acked(
+            seen,
+            ACKS_BETWEEN_KILLS,
+            PROGRESS_DEADLINE,
+            "acknowledgements before a kill",
+        );
+        broker.kill9();
+        seen = producer.acks().acked.len();
+        eprintln!("kill {kill}: {seen} records acknowledged so far");
+        broker.restart();
+    }
+    producer.wait_acked(
+        seen,
+        ACKS_BETWEEN_KILLS,
+        PROGRESS_DEADLINE,
+        "acknowledgements after the last restart",
+    );
+    producer.finish()
+}
+
 #[test]
 fn acknowledged_records_survive_repeated_kill9_and_a_torn_tail_is_cut() {
     let mut broker = Broker::builder()
@@ -50,52 +75,8 @@ fn acknowledged_records_survive_repeated_kill9_and_a_torn_tail_is_cut() {
         .arg("--num-partitions")
         .arg(PARTITIONS.to_string())
         .start();
-    let work = tempfile::tempdir().expect("tempdir");
-    let ack_file = work.path().join("acks");
-    let stop_file = work.path().join("stop");
-    let producer = Command::new(python())
-        .arg(python_script("acked_producer.py"))
-        .arg(broker.bootstrap())
-        .arg(TOPIC)
-        .arg(&ack_file)
-        .arg(&stop_file)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(work.path().join("producer.log")).expect("log"))
-        .spawn()
-        .expect("start the producer");
-    let mut producer = ChildGuard(producer);
-
-    let mut seen = 0;
-    for kill in 0..KILLS {
-        wait_until(PROGRESS_DEADLINE, "acknowledgements before a kill", || {
-            read_acks(&ack_file).acked.len() >= seen + ACKS_BETWEEN_KILLS
-        });
-        broker.kill9();
-        seen = read_acks(&ack_file).acked.len();
-        eprintln!("kill {kill}: {seen} records acknowledged so far");
-        broker.restart();
-    }
-    wait_until(
-        PROGRESS_DEADLINE,
-        "acknowledgements after the last restart",
-        || read_acks(&ack_file).acked.len() >= seen + ACKS_BETWEEN_KILLS,
-    );
-    std::fs::write(&stop_file, b"").expect("stop file");
-    wait_until(Duration::from_secs(150), "the producer to finish", || {
-        producer.has_exited()
-    });
-    let status = producer.0.wait().expect("producer status");
-    assert!(
-        status.success(),
-        "producer failed: {status}\n{}",
-        std::fs::read_to_string(work.path().join("producer.log")).unwrap_or_default()
-    );
-    let acks = read_acks(&ack_file);
-    assert!(
-        acks.errors.is_empty(),
-        "records failed despite retries: {:?}",
-        &acks.errors[..acks.errors.len().min(5)]
-    );
+    let producer = AckedProducer::start(&broker.bootstrap(), TOPIC);
+    let acks = kill9_mid_stream(&mut broker, producer);
 
     // A crash mid-write leaves garbage after the last whole batch: append some to every active
     // segment, as a torn batch would (a plausible length, then junk).
@@ -202,58 +183,14 @@ fn kill9_while_retention_reuses_segment_files_serves_only_acknowledged_records()
         .arg("--topic-default")
         .arg(format!("retention.bytes={RETENTION_BYTES}"))
         .start();
-    let work = tempfile::tempdir().expect("tempdir");
-    let ack_file = work.path().join("acks");
-    let stop_file = work.path().join("stop");
-    let producer = Command::new(python())
-        .arg(python_script("acked_producer.py"))
-        .arg(broker.bootstrap())
-        .arg(TOPIC)
-        .arg(&ack_file)
-        .arg(&stop_file)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(work.path().join("producer.log")).expect("log"))
-        .spawn()
-        .expect("start the producer");
-    let mut producer = ChildGuard(producer);
-
+    let producer = AckedProducer::start(&broker.bootstrap(), TOPIC);
     // Retention runs every second; the spare it keeps lives until the partition's next roll.
     wait_until(
         PROGRESS_DEADLINE,
         "retention to keep a spare segment file",
         || spare_exists(broker.data_dir()),
     );
-    let mut seen = read_acks(&ack_file).acked.len();
-    for kill in 0..KILLS {
-        wait_until(PROGRESS_DEADLINE, "acknowledgements before a kill", || {
-            read_acks(&ack_file).acked.len() >= seen + ACKS_BETWEEN_KILLS
-        });
-        broker.kill9();
-        seen = read_acks(&ack_file).acked.len();
-        eprintln!("kill {kill}: {seen} records acknowledged so far");
-        broker.restart();
-    }
-    wait_until(
-        PROGRESS_DEADLINE,
-        "acknowledgements after the last restart",
-        || read_acks(&ack_file).acked.len() >= seen + ACKS_BETWEEN_KILLS,
-    );
-    std::fs::write(&stop_file, b"").expect("stop file");
-    wait_until(Duration::from_secs(150), "the producer to finish", || {
-        producer.has_exited()
-    });
-    let status = producer.0.wait().expect("producer status");
-    assert!(
-        status.success(),
-        "producer failed: {status}\n{}",
-        std::fs::read_to_string(work.path().join("producer.log")).unwrap_or_default()
-    );
-    let acks = read_acks(&ack_file);
-    assert!(
-        acks.errors.is_empty(),
-        "records failed despite retries: {:?}",
-        &acks.errors[..acks.errors.len().min(5)]
-    );
+    let acks = kill9_mid_stream(&mut broker, producer);
     // Once more after the stream ends, then read back what retention kept. Retention first
     // finishes its work, so it moves no log start while kcat reads from the beginning.
     wait_until(PROGRESS_DEADLINE, "retention to settle", || {

@@ -1,14 +1,15 @@
 //! Checking an acknowledging producer's record: `tests/python/acked_producer.py` (confluent-kafka,
 //! acks=all, idempotent) writes one line per delivery report; [`read_acks`] parses them and
 //! [`consume_all`] reads the topic back with kcat, so a test can check that every acknowledged
-//! record is stored exactly once at its acknowledged offset.
+//! record is stored exactly once at its acknowledged offset. [`AckedProducer`] runs the script.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::clients::{kcat, run};
+use crate::clients::{kcat, python, python_script, run, ChildGuard};
+use crate::wait::wait_until;
 
 /// The delivery reports so far.
 #[derive(Debug, Default)]
@@ -84,3 +85,74 @@ pub fn assert_acked_present_once(acks: &Acks, records: &BTreeMap<(i32, i64), Str
         );
     }
 }
+
+/// A running `acked_producer.py` (acks=all, idempotent, confluent-kafka) producing to one topic,
+/// with its acknowledgement file, stop file and stderr log in a temp dir of its own. Killed if
+/// dropped before [`AckedProducer::finish`].
+pub struct AckedProducer {
+    child: ChildGuard,
+    dir: tempfile::TempDir,
+}
+
+impl AckedProducer {
+    /// Starts producing to `topic` at `bootstrap`.
+    pub fn start(bootstrap: &str, topic: &str) -> AckedProducer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(python())
+            .arg(python_script("acked_producer.py"))
+            .arg(bootstrap)
+            .arg(topic)
+            .arg(dir.path().join(ACK_FILE))
+            .arg(dir.path().join(STOP_FILE))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(LOG_FILE)).expect("producer log"))
+            .spawn()
+            .expect("start the producer");
+        AckedProducer {
+            child: ChildGuard(child),
+            dir,
+        }
+    }
+
+    /// The acknowledgement file (one line per delivery report).
+    pub fn ack_file(&self) -> PathBuf {
+        self.dir.path().join(ACK_FILE)
+    }
+
+    /// The delivery reports so far.
+    pub fn acks(&self) -> Acks {
+        read_acks(&self.ack_file())
+    }
+
+    /// Waits until `more` records beyond `seen` are acknowledged; returns how many are now.
+    pub fn wait_acked(&self, seen: usize, more: usize, deadline: Duration, what: &str) -> usize {
+        wait_until(deadline, what, || self.acks().acked.len() >= seen + more);
+        self.acks().acked.len()
+    }
+
+    /// Tells the producer to stop, waits until every record has its delivery report, and checks
+    /// that the producer succeeded and no record failed for good; returns the reports.
+    pub fn finish(mut self) -> Acks {
+        std::fs::write(self.dir.path().join(STOP_FILE), b"").expect("stop file");
+        wait_until(Duration::from_secs(150), "the producer to finish", || {
+            self.child.has_exited()
+        });
+        let status = self.child.0.wait().expect("producer status");
+        assert!(
+            status.success(),
+            "producer failed: {status}\n{}",
+            std::fs::read_to_string(self.dir.path().join(LOG_FILE)).unwrap_or_default()
+        );
+        let acks = self.acks();
+        assert!(
+            acks.errors.is_empty(),
+            "records failed despite retries: {:?}",
+            &acks.errors[..acks.errors.len().min(5)]
+        );
+        acks
+    }
+}
+
+const ACK_FILE: &str = "acks";
+const STOP_FILE: &str = "stop";
+const LOG_FILE: &str = "producer.log";

@@ -24,7 +24,7 @@ mod cluster;
 mod proxy;
 mod wait;
 
-pub use acked::{assert_acked_present_once, consume_all, read_acks, Acks};
+pub use acked::{assert_acked_present_once, consume_all, read_acks, AckedProducer, Acks};
 pub use broker::{bin_path, Broker, BrokerBuilder};
 pub use clients::{kcat, python, python_script, run, workspace_root, ChildGuard, Output};
 pub use cluster::{partition_view, wait_partition, Cluster, ClusterBuilder, PartitionView};

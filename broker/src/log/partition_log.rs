@@ -175,13 +175,12 @@ pub struct PartitionLog {
     pub(crate) spare_budget: Option<Arc<SpareBudget>>,
 }
 
-/// A segment removed from the log, with those of its files that were still waiting for a sync
-/// (a removed segment needs none): everything to close together, off the lock. An expired spare
-/// retires the same way, with no segment.
+/// The files of a segment removed from the log (or of an expired spare): its log file, for the
+/// page recycler, and those of its files that were still waiting for a sync (a removed segment
+/// needs none); everything to close together, off the lock.
 #[derive(Debug)]
 pub(crate) struct RetiredSegment {
     log: Option<Arc<dyn Storage>>,
-    _segment: Option<Segment>,
     _unsynced: Vec<Arc<dyn Storage>>,
 }
 
@@ -572,19 +571,14 @@ impl PartitionLog {
         self.dir_dirty = true;
         // Its files still waiting for a sync need none now. The index files among them (removed
         // with the segment's other files) close off the lock; the log file is the spare's.
-        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_files)
+        let indexes: Vec<_> = self
+            .take_unsynced_of(base)
             .into_iter()
-            .partition(|(b, _)| *b == base);
-        self.pending_files = kept;
-        let indexes: Vec<_> = gone
-            .into_iter()
-            .map(|(_, f)| f)
             .filter(|f| !Arc::ptr_eq(f, &spare.file))
             .collect();
         if !indexes.is_empty() {
             self.retired.push(RetiredSegment {
                 log: None,
-                _segment: None,
                 _unsynced: indexes,
             });
         }
@@ -604,7 +598,6 @@ impl PartitionLog {
             }
             self.retired.push(RetiredSegment {
                 log: Some(Arc::clone(&spare.file)),
-                _segment: None,
                 _unsynced: Vec::new(),
             });
         }
@@ -781,19 +774,24 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Hands a segment removed from the log to [`Self::retired`], with any of its files still
-    /// waiting for a sync.
+    /// Hands the files of a segment removed from the log to [`Self::retired`], with any of them
+    /// still waiting for a sync. (The segment's in-memory indexes go at once.)
     pub(crate) fn retire(&mut self, seg: Segment) {
-        let base = seg.base_offset();
+        let unsynced = self.take_unsynced_of(seg.base_offset());
+        self.retired.push(RetiredSegment {
+            log: Some(Arc::clone(seg.file())),
+            _unsynced: unsynced,
+        });
+    }
+
+    /// Takes the files of the segment based at `base` out of those waiting for a sync: a segment
+    /// leaving the log needs none.
+    fn take_unsynced_of(&mut self, base: i64) -> Vec<Arc<dyn Storage>> {
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_files)
             .into_iter()
             .partition(|(b, _)| *b == base);
         self.pending_files = kept;
-        self.retired.push(RetiredSegment {
-            log: Some(Arc::clone(seg.file())),
-            _segment: Some(seg),
-            _unsynced: gone.into_iter().map(|(_, f)| f).collect(),
-        });
+        gone.into_iter().map(|(_, f)| f).collect()
     }
 
     fn first_base(&self) -> i64 {

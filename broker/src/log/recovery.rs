@@ -24,7 +24,6 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
-use crate::log::batch::{Header, HEADER_BYTES};
 use crate::log::checkpoint::{read_checked_in, Reader, TMP_SUFFIX};
 use crate::log::config::LogConfig;
 use crate::log::error::{LogError, LogResult};
@@ -36,7 +35,7 @@ use crate::log::partition_log::{
 use crate::log::producer_state::{ProducerState, SNAPSHOT_SUFFIX};
 use crate::log::scan::{scan, ScanEnd, Visit};
 use crate::log::segment::{
-    file_name, parse_file_name, remove_segment_files, Segment, INDEX_SUFFIX, LOG_SUFFIX,
+    file_name, header_at, parse_file_name, remove_segment_files, Segment, INDEX_SUFFIX, LOG_SUFFIX,
     TIME_INDEX_SUFFIX,
 };
 use crate::log::spare::SPARE_SUFFIX;
@@ -70,12 +69,11 @@ pub fn open(dir: Arc<dyn Directory>, config: LogConfig, now_ms: i64) -> LogResul
     open_inner(dir, config, now_ms, false)
 }
 
-/// True when the bytes at `position` of a segment based at `base` start a whole batch of an older
-/// segment: what a reused spare file ([`crate::log::spare`]) holds past its new data, not damage.
+/// True when the bytes at `position` of a segment based at `base` start with the batch header of
+/// an older segment: what a reused spare file ([`crate::log::spare`]) holds past its new data,
+/// not damage.
 fn reused_file_tail(file: &dyn Storage, position: u64, base: i64) -> bool {
-    let mut head = [0u8; HEADER_BYTES];
-    file.read_at(position, &mut head).is_ok()
-        && Header::parse(&head).is_ok_and(|h| h.base_offset < base)
+    header_at(file, position).is_some_and(|h| h.base_offset < base)
 }
 
 fn clean_leftovers(dir: &dyn Directory) -> io::Result<()> {

@@ -56,6 +56,8 @@ impl PartitionLog {
 
     /// Takes the segments retention allows out of the log; returns the file work still to do.
     pub(crate) fn plan_retention(&mut self, now_ms: i64) -> LogResult<Option<LogStartFiles>> {
+        // Also when the topic no longer deletes: its spares must still go.
+        self.expire_spares(now_ms);
         if !self.config.cleanup_policy.delete {
             return Ok(None);
         }
@@ -88,7 +90,6 @@ impl PartitionLog {
                 .unwrap_or_else(|| self.active().base_offset());
             delete_below = Some(next_base);
         }
-        self.expire_spares(now_ms);
         match delete_below {
             Some(offset) => self.move_log_start(offset, Some(now_ms)),
             None => Ok(None),
@@ -262,6 +263,11 @@ mod tests {
         let end = log.log_end_offset();
         log.roll(end, 0).unwrap();
         assert_eq!(spares(&d), 1, "a spare longer than a segment was reused");
+        // It expires even once the topic stopped deleting (cleanup.policy=compact).
+        let mut compacted = log.config().clone();
+        compacted.cleanup_policy.delete = false;
+        compacted.cleanup_policy.compact = true;
+        log.set_config(compacted);
         log.apply_retention(crate::log::limits::SPARE_HOLD_MS)
             .unwrap();
         assert_eq!(spares(&d), 0, "the unused spare did not expire");

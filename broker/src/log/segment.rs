@@ -143,9 +143,8 @@ impl Segment {
             // Find the end: scan headers from the last index entry, which must point at a batch
             // starting at its offset (else the index is stale: rebuild it).
             let (off, pos) = seg.index.last().unwrap_or((base_offset, 0));
-            let mut head = [0u8; HEADER_BYTES];
-            let entry_ok = seg.log.read_at(u64::from(pos), &mut head).is_ok()
-                && Header::parse(&head).is_ok_and(|h| pos == 0 || h.base_offset == off);
+            let entry_ok = header_at(&*seg.log, u64::from(pos))
+                .is_some_and(|h| pos == 0 || h.base_offset == off);
             if !entry_ok {
                 return Segment::rebuild(seg);
             }
@@ -455,6 +454,13 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// The batch header at `pos` of `file`, if one is there and parses (no CRC check).
+pub(crate) fn header_at(file: &dyn Storage, pos: u64) -> Option<Header> {
+    let mut head = [0u8; HEADER_BYTES];
+    file.read_at(pos, &mut head).ok()?;
+    Header::parse(&head).ok()
 }
 
 /// Removes every file of segment `base` (those missing are skipped).

@@ -11,7 +11,8 @@
 //! every `Bytes` of that batch is dropped (the request was written to the socket and answered),
 //! the home is the allocation's only owner and [`BytesMut::try_reclaim`] gets the whole
 //! allocation back without copying or allocating. A home whose batch is still in flight is
-//! skipped; the pool never waits and never grows past its limit (the oldest home is let go).
+//! skipped, unless the room left after that batch is already enough (the two never overlap); the
+//! pool never waits and never grows past its limit (the oldest home is let go).
 
 use std::collections::VecDeque;
 
@@ -35,19 +36,16 @@ impl BatchBufferPool {
     }
 
     /// An empty buffer with room for at least `capacity` bytes: a kept buffer whose batch has
-    /// been dropped, or a new allocation when none is free.
+    /// been dropped (or whose room after a live batch is enough), or a new allocation.
     pub fn take(&mut self, capacity: usize) -> BytesMut {
+        // A home is always empty: what was written in it left as a batch.
         let reclaimed = self
             .homes
             .iter_mut()
             .position(|home| home.try_reclaim(capacity));
-        match reclaimed.and_then(|i| self.homes.remove(i)) {
-            Some(mut buf) => {
-                buf.clear();
-                buf
-            }
-            None => BytesMut::with_capacity(capacity),
-        }
+        reclaimed
+            .and_then(|i| self.homes.remove(i))
+            .unwrap_or_else(|| BytesMut::with_capacity(capacity))
     }
 
     /// Keeps `home` (what [`finish_reusable`](super::RecordBatchBuilder::finish_reusable) left
@@ -120,10 +118,21 @@ mod tests {
             .map(|_| build(&mut pool, BatchOptions::default(), b"v"))
             .collect();
         assert_eq!(pool.len(), 2);
+        // Every kept buffer is still shared with its batch (what is left after the batch is
+        // smaller than asked): a new one comes, none is taken out.
+        let fresh = pool.take(4096);
+        assert!(kept.iter().all(|b| b.as_ptr() != fresh.as_ptr()));
+        assert_eq!(pool.len(), 2);
         drop(kept);
+        // Free now, but too small for 1 MiB: skipped, and still kept.
         let big = pool.take(1 << 20);
         assert!(big.capacity() >= 1 << 20);
         assert!(big.is_empty());
+        assert_eq!(pool.len(), 2);
+        // A small request reclaims one of them.
+        let small = pool.take(64);
+        assert!(small.is_empty() && small.capacity() >= 64);
+        assert_eq!(pool.len(), 1);
     }
 
     #[test]
@@ -133,9 +142,22 @@ mod tests {
             ..BatchOptions::default()
         };
         let mut pool = BatchBufferPool::new(2);
-        let batch = build(&mut pool, options, &[b'x'; 200]);
+        let first = pool.take(4096);
+        let records_at = first.as_ptr();
+        let mut b = RecordBatchBuilder::in_buffer(options, first);
+        for ts in 0..3 {
+            b.append(ts, None, Some(&[b'x'; 200]), &[]).unwrap();
+        }
+        let (batch, home) = b.finish_reusable().unwrap();
+        pool.put_back(home);
+        // The compressed batch is a new buffer; the records buffer is free while it lives.
+        assert_ne!(batch.as_ptr(), records_at);
         let again = pool.take(1024);
-        assert!(again.capacity() >= 1024);
+        assert_eq!(
+            again.as_ptr(),
+            records_at,
+            "the records buffer was not handed back"
+        );
         let b = BatchIter::new(batch).next().unwrap().unwrap();
         assert_eq!(b.records().unwrap().count(), 3);
     }
