@@ -259,3 +259,43 @@ async fn producer_state_survives_clean_and_unclean_restarts() {
         })
     ));
 }
+
+#[tokio::test]
+async fn producer_snapshots_stay_few_across_rolls_and_clean_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snapshots = || {
+        fs::read_dir(tmp.path().join("snaps-0"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".snapshot")
+            })
+            .count()
+    };
+    let mut seq = 0;
+    for restart in 0..6 {
+        let m = open(tmp.path());
+        let p = match m.partition("snaps", 0) {
+            Some(p) => p,
+            None => m.create_partition("snaps", 0, config()).unwrap(),
+        };
+        // Every few batches roll a segment (2000-byte segments), each roll writes a snapshot.
+        let batches = if restart % 2 == 0 { 12 } else { 1 };
+        for _ in 0..batches {
+            p.append(idempotent(seq), 0, Durability::Durable)
+                .await
+                .unwrap();
+            seq += 2;
+        }
+        m.shutdown().unwrap();
+        assert!(
+            snapshots() <= 3,
+            "{} snapshots after restart {restart}",
+            snapshots()
+        );
+    }
+    assert!(snapshots() >= 1);
+}

@@ -698,7 +698,10 @@ impl PartitionLog {
         if plan.checkpoint {
             self.recovery_point = self.recovery_point.max(upto);
         }
-        self.prune_snapshots();
+        // Only a sync that wrote a snapshot can leave more than `SNAPSHOTS_KEPT` of them.
+        if plan.snapshot.is_some() {
+            self.prune_snapshots();
+        }
     }
 
     fn prune_snapshots(&self) {
@@ -821,6 +824,7 @@ impl PartitionLog {
             &self.producers.encode(),
         )
         .map_err(cp)?;
+        self.prune_snapshots();
         self.write_offsets_checkpoint(end)?;
         write_atomic_in(&*dir, CLEAN_SHUTDOWN_MARKER, &end.to_be_bytes()).map_err(cp)?;
         Ok(())
