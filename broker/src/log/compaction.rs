@@ -4,8 +4,10 @@
 //! newest record is older than `min.compaction.lag.ms`. It runs in three steps so the heavy part
 //! holds no lock: [`PartitionLog::plan_compaction`] (under the lock: pick segments),
 //! [`CompactionPlan::run`] (no lock: build the key -> last offset map over those segments, then
-//! rewrite each into `<base>.log.cleaned`, fsynced), [`PartitionLog::finish_compaction`] (under the
-//! lock: check each segment is unchanged, then swap it in).
+//! rewrite each into `<base>.log.cleaned` with its indexes in `<base>.index.cleaned` and
+//! `<base>.timeindex.cleaned`, all fsynced; every rebuilt batch is checked, CRC included, before
+//! it is written), [`PartitionLog::finish_compaction`] (under the lock: check each segment is
+//! unchanged, then swap it in: renames and two directory fsyncs, no reads).
 //!
 //! Per batch: kept as stored when every record survives, dropped when none does, otherwise
 //! rebuilt with the surviving records (offset deltas, last offset delta, timestamps, codec and
@@ -14,9 +16,11 @@
 //! last record for its key, unless it is a tombstone (null value) whose batch is older than
 //! `delete.retention.ms`.
 //!
-//! The swap is crash-safe: rename `.cleaned` -> `.swap`, fsync the directory (the commit point),
-//! remove the old segment's files, rename `.swap` -> `.log`, fsync the directory. Recovery deletes a
-//! leftover `.cleaned` and finishes a leftover `.swap` (see [`crate::log::recovery`]).
+//! The swap is crash-safe: rename every `.log.cleaned` -> `.log.swap`, fsync the directory (the
+//! commit point), remove the old segments' files, rename `.swap` -> `.log` and the cleaned indexes
+//! into place, fsync the directory. Recovery deletes leftover `.cleaned` files and finishes a
+//! leftover `.swap` (see [`crate::log::recovery`]); a segment whose index files are missing gets
+//! them rebuilt when it is opened.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice};
@@ -26,13 +30,15 @@ use bytes::Bytes;
 use sluice_protocol::record::{BatchOptions, RecordBatch, RecordBatchBuilder};
 use tracing::{debug, warn};
 
-use crate::log::batch::{stamp, Header};
+use crate::log::batch::{stamp, validate, Header};
 use crate::log::error::{LogError, LogResult};
 use crate::log::limits::COMPACTION_KEYS_MAX;
 use crate::log::partition_log::PartitionLog;
 use crate::log::recovery::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::log::scan::{scan, ScanEnd, Visit};
-use crate::log::segment::{file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::log::segment::{
+    file_name, remove_segment_files, Appended, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
 use crate::log::storage::{Directory, Storage};
 
 /// Segments chosen for one pass.
@@ -44,16 +50,23 @@ pub struct CompactionPlan {
     delete_retention_ms: i64,
     /// Offset after the last chosen segment.
     range_end: i64,
+    index_entries_max: usize,
+    index_interval_bytes: u64,
 }
 
 /// Rewritten segments ready to swap in.
-#[derive(Debug)]
 pub struct Cleaned {
-    segments: Vec<(i64, u64)>,
+    /// (base offset, size of the segment the pass read, the rewritten segment).
+    segments: Vec<(i64, u64, Segment)>,
     /// The range cleaned when the pass covered the whole plan, else -1.
     range_end: i64,
     /// When a kept tombstone becomes old enough to go (so another pass is worth it).
     recheck_ms: i64,
+}
+
+/// `<base><suffix>.cleaned`: where a pass writes a segment's new file.
+fn cleaned_name(base: i64, suffix: &str) -> String {
+    format!("{}{CLEANED_SUFFIX}", file_name(base, suffix))
 }
 
 fn corrupt(e: impl ToString) -> LogError {
@@ -92,60 +105,60 @@ impl PartitionLog {
             tombstone_horizon_ms: now_ms - self.config.delete_retention_ms,
             delete_retention_ms: self.config.delete_retention_ms,
             range_end,
+            index_entries_max: self.config.index_entries_max(),
+            index_interval_bytes: self.config.index_interval_bytes,
         })
     }
 
     /// Swaps in the segments a pass rewrote, skipping any that changed meanwhile; returns how many
-    /// were swapped.
+    /// were swapped. File renames and two directory fsyncs, whatever the segments' sizes.
     pub fn finish_compaction(&mut self, cleaned: Cleaned) -> LogResult<usize> {
         self.compacted_upto = cleaned.range_end;
         self.compaction_recheck_ms = cleaned.recheck_ms;
         let dir = self.dir.clone();
-        let mut swapped = 0;
         let last_base = self.active().base_offset();
-        for (base, old_size) in cleaned.segments {
-            let cleaned_name = format!("{}{CLEANED_SUFFIX}", file_name(base, LOG_SUFFIX));
+        let mut swapping = Vec::new();
+        for (base, old_size, segment) in cleaned.segments {
             let unchanged = base != last_base
                 && self
                     .segments
                     .get(&base)
                     .is_some_and(|s| s.size() == old_size);
-            if !unchanged {
-                dir.remove(&cleaned_name)?;
-                continue;
+            if unchanged {
+                swapping.push(segment);
+            } else {
+                for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    dir.remove(&cleaned_name(base, s))?;
+                }
             }
-            let log_name = file_name(base, LOG_SUFFIX);
-            let swap_name = format!("{log_name}{SWAP_SUFFIX}");
-            dir.rename(&cleaned_name, &swap_name)?;
-            dir.sync()?;
-            for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                dir.remove(&file_name(base, s))?;
-            }
-            dir.rename(&swap_name, &log_name)?;
-            let entries = self.config.index_entries_max();
-            let (mut seg, end) = Segment::open_validated(
-                &*dir,
-                base,
-                entries,
-                self.config.index_interval_bytes,
-                None,
-                |_| {},
+        }
+        if swapping.is_empty() {
+            return Ok(0);
+        }
+        for seg in &swapping {
+            let log_name = file_name(seg.base_offset(), LOG_SUFFIX);
+            dir.rename(
+                &cleaned_name(seg.base_offset(), LOG_SUFFIX),
+                &format!("{log_name}{SWAP_SUFFIX}"),
             )?;
-            if let ScanEnd::Invalid { position, reason } = end {
-                return Err(LogError::Offline {
-                    path: dir.path().join(&log_name),
-                    position,
-                    reason,
-                });
+        }
+        // The commit point: from here recovery finishes the swaps.
+        dir.sync()?;
+        for seg in &swapping {
+            let base = seg.base_offset();
+            remove_segment_files(&*dir, base)?;
+            let log_name = file_name(base, LOG_SUFFIX);
+            dir.rename(&format!("{log_name}{SWAP_SUFFIX}"), &log_name)?;
+            for s in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                dir.rename(&cleaned_name(base, s), &file_name(base, s))?;
             }
-            for f in seg.write_indexes(&*dir)? {
-                f.sync()?;
-            }
-            dir.sync()?;
-            if let Some(replaced) = self.segments.insert(base, seg) {
+        }
+        dir.sync()?;
+        let swapped = swapping.len();
+        for seg in swapping {
+            if let Some(replaced) = self.segments.insert(seg.base_offset(), seg) {
                 self.retire(replaced);
             }
-            swapped += 1;
         }
         Ok(swapped)
     }
@@ -180,12 +193,9 @@ impl CompactionPlan {
         let mut done = Vec::new();
         let mut earliest_tombstone: Option<i64> = None;
         for (base, file, size) in self.segments.iter().take(usable) {
-            let (changed, tombstone) = self.rewrite(*base, &**file, *size, &last)?;
-            if changed {
-                done.push((*base, *size));
-            } else {
-                self.dir
-                    .remove(&format!("{}{CLEANED_SUFFIX}", file_name(*base, LOG_SUFFIX)))?;
+            let (rewritten, tombstone) = self.rewrite(*base, &**file, *size, &last)?;
+            if let Some(segment) = rewritten {
+                done.push((*base, *size, segment));
             }
             earliest_tombstone = match (earliest_tombstone, tombstone) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -212,18 +222,26 @@ impl CompactionPlan {
         })
     }
 
+    /// Rewrites segment `base` into `<base>.log.cleaned` with its index files; `None` (and no
+    /// files left) when every record survives. Also returns the earliest kept tombstone's time.
     fn rewrite(
         &self,
         base: i64,
         file: &dyn Storage,
         size: u64,
         last: &HashMap<Vec<u8>, i64>,
-    ) -> LogResult<(bool, Option<i64>)> {
+    ) -> LogResult<(Option<Segment>, Option<i64>)> {
         let mut changed = false;
         let mut earliest_tombstone: Option<i64> = None;
-        let name = format!("{}{CLEANED_SUFFIX}", file_name(base, LOG_SUFFIX));
+        let name = cleaned_name(base, LOG_SUFFIX);
         self.dir.remove(&name)?;
-        let out = self.dir.open(&name, true)?;
+        let mut out = Segment::create_as(
+            &*self.dir,
+            &name,
+            base,
+            self.index_entries_max,
+            self.index_interval_bytes,
+        )?;
         for_each_batch(file, size, |batch| {
             let h = batch.header();
             let tombstones_expire = h.max_timestamp < self.tombstone_horizon_ms;
@@ -247,8 +265,13 @@ impl CompactionPlan {
                 }
             }
             changed |= keep.len() != total;
+            let position = out.size();
             if keep.len() == total {
-                out.append(&[IoSlice::new(batch.as_bytes())])?;
+                let stored = Header::parse(batch.as_bytes()).map_err(corrupt)?;
+                out.append(
+                    &[IoSlice::new(batch.as_bytes())],
+                    &[Appended::of(&stored, position)],
+                )?;
             } else if !keep.is_empty() {
                 let options = BatchOptions {
                     compression: h.attributes.compression().map_err(corrupt)?,
@@ -271,14 +294,27 @@ impl CompactionPlan {
                 let mut head = [0u8; 16];
                 head.copy_from_slice(&rebuilt[..16]);
                 stamp(&mut head, h.base_offset, h.partition_leader_epoch);
-                out.append(&[IoSlice::new(&head), IoSlice::new(&rebuilt[16..])])?;
+                let mut stored = Vec::with_capacity(rebuilt.len());
+                stored.extend_from_slice(&head);
+                stored.extend_from_slice(&rebuilt[16..]);
+                // Nothing reads the cleaned file back before it is served: check it here.
+                let written = validate(&stored).map_err(corrupt)?;
+                out.append(
+                    &[IoSlice::new(&stored)],
+                    &[Appended::of(&written, position)],
+                )?;
             }
             Ok(())
         })?;
-        if changed {
-            out.sync()?;
+        if !changed {
+            self.dir.remove(&name)?;
+            return Ok((None, earliest_tombstone));
         }
-        Ok((changed, earliest_tombstone))
+        out.file().sync()?;
+        for index in out.write_indexes_as(&*self.dir, CLEANED_SUFFIX)? {
+            index.sync()?;
+        }
+        Ok((Some(out), earliest_tombstone))
     }
 }
 

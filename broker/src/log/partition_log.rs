@@ -431,13 +431,7 @@ impl PartitionLog {
         let appended: Vec<Appended> = batches
             .iter()
             .map(|(_, h)| {
-                let a = Appended {
-                    base_offset: h.base_offset,
-                    last_offset: h.last_offset(),
-                    max_timestamp: h.max_timestamp,
-                    position,
-                    size: h.total_bytes() as u64,
-                };
+                let a = Appended::of(h, position);
                 position += a.size;
                 a
             })

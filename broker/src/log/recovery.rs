@@ -76,6 +76,19 @@ fn reused_file_tail(file: &dyn Storage, position: u64, base: i64) -> bool {
     header_at(file, position).is_some_and(|h| h.base_offset < base)
 }
 
+/// Cuts what follows a sealed segment's data at `end`: the old bytes of a reused segment file
+/// (see [`crate::log::spare`]) whose cut at seal a crash undid. The scan stopped at the batch
+/// reaching the next segment's base, so nothing after `end` can be this segment's data.
+fn cut_old_bytes(seg: &Segment, path: &std::path::Path, end: u64) -> io::Result<()> {
+    let file = seg.file();
+    if end >= file.len() {
+        return Ok(());
+    }
+    info!(file = %path.display(), position = end, "cutting the old bytes of a reused segment file");
+    file.truncate(end)?;
+    file.sync()
+}
+
 fn clean_leftovers(dir: &dyn Directory) -> io::Result<()> {
     let names = dir.list()?;
     for name in &names {
@@ -169,22 +182,21 @@ fn open_inner(
         }
         let trusted = clean || next_base.is_some_and(|n| n <= recovery_point);
         if trusted {
-            match Segment::open_trusted(&*dir, base, entries_max, interval)? {
-                Ok(seg) => {
-                    prev_end = Some(seg.next_offset());
-                    segments.insert(base, seg);
-                    i += 1;
-                    continue;
-                }
-                Err(ScanEnd::Invalid { position, reason }) => {
+            let (seg, end) = Segment::open_trusted(&*dir, base, entries_max, interval, next_base)?;
+            match end {
+                ScanEnd::Invalid { position, reason } => {
                     return Err(LogError::Offline {
                         path,
                         position,
                         reason,
                     })
                 }
-                Err(ScanEnd::Clean { .. }) => unreachable!("open_trusted only fails with Invalid"),
+                ScanEnd::Clean { end } => cut_old_bytes(&seg, &path, end)?,
             }
+            prev_end = Some(seg.next_offset());
+            segments.insert(base, seg);
+            i += 1;
+            continue;
         }
         if prev_end.is_some_and(|p| base > p) && base > recovery_point {
             // A hole between segments past the recovery point: the previous segment lost its
@@ -203,6 +215,7 @@ fn open_inner(
             entries_max,
             interval,
             prev_end.map(|p| p - 1),
+            next_base,
             |h| {
                 epochs.assign(h.leader_epoch, h.base_offset);
             },
@@ -235,6 +248,9 @@ fn open_inner(
             }
             dir.sync()?;
             break;
+        }
+        if let ScanEnd::Clean { end } = end {
+            cut_old_bytes(&seg, &path, end)?;
         }
         prev_end = Some(seg.next_offset());
         segments.insert(base, seg);
@@ -421,5 +437,62 @@ mod tests {
         // Garbage, or a short read past the end, is a torn tail.
         assert!(!reused_file_tail(&*file, old.len() as u64, 10));
         assert!(!reused_file_tail(&*file, file.len(), 10));
+    }
+
+    /// A reused segment file sealed after the recovery point passed it, whose cut at seal a crash
+    /// undid, holds its whole data and then old bytes: recovery cuts them (the partition stays
+    /// online) and serves exactly the data, whether the old bytes start at a batch boundary or not.
+    #[test]
+    fn old_bytes_after_a_whole_sealed_segment_are_cut_not_taken_for_corruption() {
+        use bytes::Bytes;
+
+        use crate::log::crash_tests::{all_batches, small_config};
+
+        let aligned_old_batch = batch(0, 2, 0, None, &[0x01; 150]);
+        let misaligned = [0x5a; 300].to_vec();
+        for (clean, old) in [
+            (true, &aligned_old_batch),
+            (true, &misaligned),
+            (false, &aligned_old_batch),
+            (false, &misaligned),
+        ] {
+            let dir = MemDirectory::new();
+            let d: Arc<dyn Directory> = Arc::new(dir.clone());
+            let mut log = open(d.clone(), small_config(), 0).unwrap();
+            while log.segments.len() < 3 {
+                let b = Bytes::from(batch(0, 3, 1000, None, &[7; 200]));
+                log.append_leader(&b, 3, 0).unwrap();
+            }
+            let second = *log.segments.keys().nth(1).unwrap();
+            let name = file_name(second, LOG_SUFFIX);
+            let data_len = dir.contents(&name).unwrap().len();
+            let expected = all_batches(&log);
+            if clean {
+                log.close(0).unwrap();
+            } else {
+                // Synced, so the recovery point covers the sealed segments.
+                let plan = log.begin_sync(0);
+                plan.execute().unwrap();
+                log.complete_sync(&plan);
+            }
+            drop(log);
+            let file = dir.open(&name, false).unwrap();
+            file.append(&[IoSlice::new(old)]).unwrap();
+            file.sync().unwrap();
+
+            let log = open(d.clone(), small_config(), 0).unwrap();
+            let served = all_batches(&log);
+            assert!(
+                served == expected,
+                "clean {clean}: {} batches served, {} written",
+                served.len(),
+                expected.len()
+            );
+            assert_eq!(
+                dir.contents(&name).unwrap().len(),
+                data_len,
+                "clean {clean}"
+            );
+        }
     }
 }

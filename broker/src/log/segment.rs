@@ -52,6 +52,19 @@ pub struct Appended {
     pub size: u64,
 }
 
+impl Appended {
+    /// The batch with header `h`, stored at `position`.
+    pub fn of(h: &Header, position: u64) -> Appended {
+        Appended {
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+            max_timestamp: h.max_timestamp,
+            position,
+            size: h.total_bytes() as u64,
+        }
+    }
+}
+
 /// One segment of a partition log.
 #[derive(Debug)]
 pub struct Segment {
@@ -77,7 +90,25 @@ impl Segment {
         index_entries_max: usize,
         index_interval_bytes: u64,
     ) -> io::Result<Segment> {
-        let log = dir.open(&file_name(base_offset, LOG_SUFFIX), true)?;
+        Segment::create_as(
+            dir,
+            &file_name(base_offset, LOG_SUFFIX),
+            base_offset,
+            index_entries_max,
+            index_interval_bytes,
+        )
+    }
+
+    /// [`Segment::create`] in file `name` instead of `<base>.log` (compaction writes
+    /// `<base>.log.cleaned` and renames it into place later; the open file follows the rename).
+    pub(crate) fn create_as(
+        dir: &dyn Directory,
+        name: &str,
+        base_offset: i64,
+        index_entries_max: usize,
+        index_interval_bytes: u64,
+    ) -> io::Result<Segment> {
+        let log = dir.open(name, true)?;
         log.truncate(0)?;
         Ok(Segment::empty(
             base_offset,
@@ -130,12 +161,19 @@ impl Segment {
     /// Opens an existing segment without validating its batches: loads the index files when they
     /// pass their sanity checks, else rebuilds the indexes with a header-only scan. Used for
     /// segments below the recovery point or after a clean shutdown.
+    ///
+    /// `end_offset` is the offset the segment's data ends at, when known (the next segment's
+    /// base): the scan stops once a batch reaches it, so whatever follows in the file is never
+    /// read as batches. Only the old bytes of a reused segment file can be there, when a crash
+    /// undid the cut made at its seal. Returns the segment of the valid prefix and how the scan
+    /// ended; [`ScanEnd::Clean`]'s `end` is where the data ends, which may be short of the file.
     pub fn open_trusted(
         dir: &dyn Directory,
         base_offset: i64,
         index_entries_max: usize,
         index_interval_bytes: u64,
-    ) -> io::Result<Result<Segment, ScanEnd>> {
+        end_offset: Option<i64>,
+    ) -> io::Result<(Segment, ScanEnd)> {
         let log = dir.open(&file_name(base_offset, LOG_SUFFIX), false)?;
         let mut seg = Segment::empty(base_offset, log, index_entries_max, index_interval_bytes);
         if let Some(index) = seg.load_offset_index(dir)? {
@@ -146,33 +184,32 @@ impl Segment {
             let entry_ok = header_at(&*seg.log, u64::from(pos))
                 .is_some_and(|h| pos == 0 || h.base_offset == off);
             if !entry_ok {
-                return Segment::rebuild(seg);
+                return Segment::rebuild(seg, end_offset);
             }
             let mut next = off;
-            let end = scan(
+            let end = scan_until(
                 &*seg.log,
                 u64::from(pos),
-                seg.log.len(),
                 false,
                 None,
-                |_, h, _| {
+                end_offset,
+                |_, h| {
                     next = h.last_offset() + 1;
-                    Visit::Continue
                 },
             )?;
-            if let ScanEnd::Invalid { .. } = end {
+            let ScanEnd::Clean { end: data_end } = end else {
                 // Either the index is stale or the log is bad: a full header scan tells which.
-                return Segment::rebuild(seg);
-            }
+                return Segment::rebuild(seg, end_offset);
+            };
             seg.next_offset = next.max(base_offset);
-            seg.bytes_since_index_entry = seg.log.len() - u64::from(pos);
+            seg.bytes_since_index_entry = data_end - u64::from(pos);
             match seg.load_time_index(dir)? {
                 Some(t) => {
                     seg.time_index = t;
                     seg.max_timestamp = seg.time_index.max_timestamp().unwrap_or(-1);
                     seg.indexes_written = true;
                     seg.first_batch_timestamp = seg.first_timestamp()?;
-                    return Ok(Ok(seg));
+                    return Ok((seg, end));
                 }
                 None => {
                     seg.index = OffsetIndex::new(base_offset, index_entries_max);
@@ -181,11 +218,12 @@ impl Segment {
                 }
             }
         }
-        Segment::rebuild(seg)
+        Segment::rebuild(seg, end_offset)
     }
 
-    /// Rebuilds `seg`'s in-memory indexes with a header-only scan of its whole file.
-    fn rebuild(mut seg: Segment) -> io::Result<Result<Segment, ScanEnd>> {
+    /// Rebuilds `seg`'s in-memory indexes with a header-only scan of its file (up to
+    /// `end_offset`, as in [`Segment::open_trusted`]).
+    fn rebuild(mut seg: Segment, end_offset: Option<i64>) -> io::Result<(Segment, ScanEnd)> {
         seg.index = OffsetIndex::new(seg.base_offset, seg.index.max_entries());
         seg.time_index = TimeIndex::new(seg.base_offset);
         seg.next_offset = seg.base_offset;
@@ -194,25 +232,23 @@ impl Segment {
         seg.bytes_since_index_entry = 0;
         seg.indexes_written = false;
         let log = seg.log.clone();
-        let end = scan(&*log, 0, log.len(), false, None, |pos, h, _| {
-            seg.track(h, pos);
-            Visit::Continue
+        let end = scan_until(&*log, 0, false, None, end_offset, |pos, h| {
+            seg.track(h, pos)
         })?;
-        match end {
-            ScanEnd::Clean { .. } => Ok(Ok(seg)),
-            invalid => Ok(Err(invalid)),
-        }
+        Ok((seg, end))
     }
 
     /// Opens an existing segment and validates every batch (CRC, bounds, increasing offsets after
     /// `prev_last_offset`), rebuilding its indexes. Returns the segment holding the valid prefix and
     /// how the scan ended; the caller decides whether an invalid batch is a torn tail or corruption.
+    /// `end_offset` stops the scan as in [`Segment::open_trusted`].
     pub fn open_validated(
         dir: &dyn Directory,
         base_offset: i64,
         index_entries_max: usize,
         index_interval_bytes: u64,
         prev_last_offset: Option<i64>,
+        end_offset: Option<i64>,
         mut on_batch: impl FnMut(&Header),
     ) -> io::Result<(Segment, ScanEnd)> {
         let log = dir.open(&file_name(base_offset, LOG_SUFFIX), false)?;
@@ -225,10 +261,9 @@ impl Segment {
         let prev = prev_last_offset
             .map(|p| p.max(base_offset - 1))
             .or(Some(base_offset - 1));
-        let end = scan(&*log, 0, log.len(), true, prev, |pos, h, _| {
+        let end = scan_until(&*log, 0, true, prev, end_offset, |pos, h| {
             seg.track(h, pos);
             on_batch(h);
-            Visit::Continue
         })?;
         Ok((seg, end))
     }
@@ -261,13 +296,7 @@ impl Segment {
 
     /// Updates offsets, timestamps and indexes for a batch now at `position`.
     fn track(&mut self, h: &Header, position: u64) {
-        self.track_appended(&Appended {
-            base_offset: h.base_offset,
-            last_offset: h.last_offset(),
-            max_timestamp: h.max_timestamp,
-            position,
-            size: h.total_bytes() as u64,
-        });
+        self.track_appended(&Appended::of(h, position));
     }
 
     fn track_appended(&mut self, a: &Appended) {
@@ -420,6 +449,15 @@ impl Segment {
     /// Writes the index files (fresh files, never rewritten in place) and returns them so the
     /// caller can fsync them with the log. Adds a final time index entry for the max timestamp.
     pub fn write_indexes(&mut self, dir: &dyn Directory) -> io::Result<Vec<Arc<dyn Storage>>> {
+        self.write_indexes_as(dir, "")
+    }
+
+    /// [`Segment::write_indexes`] into `<base>.index<extra>` and `<base>.timeindex<extra>`.
+    pub(crate) fn write_indexes_as(
+        &mut self,
+        dir: &dyn Directory,
+        extra: &str,
+    ) -> io::Result<Vec<Arc<dyn Storage>>> {
         if self.max_timestamp >= 0 {
             self.time_index
                 .append(self.max_timestamp, self.max_timestamp_offset);
@@ -429,7 +467,7 @@ impl Segment {
             (INDEX_SUFFIX, self.index.as_bytes().to_vec()),
             (TIME_INDEX_SUFFIX, self.time_index.to_bytes()),
         ] {
-            let name = file_name(self.base_offset, suffix);
+            let name = format!("{}{extra}", file_name(self.base_offset, suffix));
             dir.remove(&name)?;
             let f = dir.open(&name, true)?;
             f.append(&[IoSlice::new(&bytes)])?;
@@ -454,6 +492,39 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// Scans `file` from `from` to its end (see [`scan`]), stopping after the batch that reaches
+/// `end_offset`; the [`ScanEnd::Clean`] returned then holds the position after that batch.
+fn scan_until(
+    file: &dyn Storage,
+    from: u64,
+    verify: bool,
+    prev_last_offset: Option<i64>,
+    end_offset: Option<i64>,
+    mut visit: impl FnMut(u64, &Header),
+) -> io::Result<ScanEnd> {
+    let mut reached = None;
+    let end = scan(
+        file,
+        from,
+        file.len(),
+        verify,
+        prev_last_offset,
+        |pos, h, _| {
+            visit(pos, h);
+            if end_offset.is_some_and(|e| h.last_offset() + 1 >= e) {
+                reached = Some(pos + h.total_bytes() as u64);
+                Visit::Stop
+            } else {
+                Visit::Continue
+            }
+        },
+    )?;
+    Ok(match reached {
+        Some(end) => ScanEnd::Clean { end },
+        None => end,
+    })
 }
 
 /// The batch header at `pos` of `file`, if one is there and parses (no CRC check).
@@ -496,13 +567,7 @@ mod tests {
 
     fn append(seg: &mut Segment, b: &[u8]) {
         let h = Header::parse(b).unwrap();
-        let a = Appended {
-            base_offset: h.base_offset,
-            last_offset: h.last_offset(),
-            max_timestamp: h.max_timestamp,
-            position: seg.size(),
-            size: b.len() as u64,
-        };
+        let a = Appended::of(&h, seg.size());
         seg.append(&[IoSlice::new(b)], &[a]).unwrap();
     }
 
@@ -528,7 +593,9 @@ mod tests {
                 off += i64::from(n);
             }
             seg.write_indexes(&d).unwrap();
-            let reloaded = Segment::open_trusted(&d, 1000, 10_000, interval).unwrap().unwrap();
+            let (reloaded, end) = Segment::open_trusted(&d, 1000, 10_000, interval, None).unwrap();
+            let clean = matches!(end, ScanEnd::Clean { .. });
+            proptest::prop_assert!(clean);
             for s in [&seg, &reloaded] {
                 for &p in &probes {
                     let target = 1000 + p;
@@ -565,14 +632,15 @@ mod tests {
             160
         );
         seg.write_indexes(&d).unwrap();
-        let re = Segment::open_trusted(&d, 100, 1000, 100).unwrap().unwrap();
+        let (re, end) = Segment::open_trusted(&d, 100, 1000, 100, None).unwrap();
+        assert!(matches!(end, ScanEnd::Clean { .. }));
         assert_eq!(re.next_offset(), 200);
         assert_eq!(re.max_timestamp(), 1049);
         assert_eq!(re.locate(151).unwrap().unwrap().0, positions[25]);
         seg.truncate_to(&d, 151).unwrap();
         assert_eq!(seg.next_offset(), 150);
         assert_eq!(seg.size(), positions[25]);
-        let (re, end) = Segment::open_validated(&d, 100, 1000, 100, None, |_| {}).unwrap();
+        let (re, end) = Segment::open_validated(&d, 100, 1000, 100, None, None, |_| {}).unwrap();
         assert_eq!(end, ScanEnd::Clean { end: positions[25] });
         assert_eq!(re.next_offset(), 150);
     }
