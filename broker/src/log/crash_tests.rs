@@ -101,7 +101,7 @@ fn sync(log: &mut PartitionLog) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
     #[test]
     fn recovery_keeps_a_synced_prefix(ops in proptest::collection::vec(op(), 1..60)) {
         let dir = MemDirectory::new();
