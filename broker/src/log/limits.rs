@@ -66,6 +66,10 @@ const _: () = assert!(HEADER_WALK_WINDOW_BYTES >= crate::log::batch::HEADER_BYTE
 /// 12-17 ms in two of three runs with 256 MiB steps, 3.4-9.2 ms with 32 MiB, 3.5-4.0 ms in six
 /// runs with 8 MiB (and 3.8-19 ms with 4 MiB, or with none: delayed allocation stalls instead).
 pub const PREALLOCATE_BYTES: u64 = 8 * 1024 * 1024;
+/// The block an append to a reused segment file is padded to the end of (see
+/// `storage::FileStorage::open_reused`): the page size, and ext4's usual block size; a larger
+/// block size would only bring back some of the reads the padding avoids.
+pub const WRITE_BLOCK_BYTES: u64 = 4096;
 /// Dirty bytes a segment file may gather before its writeback is started in the background (see
 /// `Storage::start_writeback`): big enough for large sequential writes, small enough that a seal's
 /// fdatasync finds little to flush.

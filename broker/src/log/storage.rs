@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::log::limits::PREALLOCATE_BYTES;
+use crate::log::limits::{PREALLOCATE_BYTES, WRITE_BLOCK_BYTES};
 
 /// Most buffers one `pwritev` takes (Linux's `IOV_MAX`); longer lists are written in turns.
 const IOV_MAX: usize = 1024;
@@ -131,7 +131,13 @@ pub struct FileStorage {
     /// Serialises appends with truncation so `len` stays exact; holds the end of the reserved
     /// blocks (`u64::MAX`: reservation unsupported, not tried again).
     write: Mutex<u64>,
+    /// Whether appends end on a block boundary, zeros filling the rest of their last block: set
+    /// for a reused file (see [`Self::open_reused`]).
+    pad_to_block: bool,
 }
+
+/// The zeros an append to a reused file ends with (see [`FileStorage::open_reused`]).
+static BLOCK_PAD: [u8; WRITE_BLOCK_BYTES as usize] = [0; WRITE_BLOCK_BYTES as usize];
 
 impl FileStorage {
     /// Opens (or creates) `path` for reading and appending.
@@ -147,11 +153,21 @@ impl FileStorage {
             len: AtomicU64::new(len),
             written_back: AtomicU64::new(len),
             write: Mutex::new(len),
+            pad_to_block: false,
         })
     }
 
     /// Opens the existing file at `path` as empty: appends start at position 0 and overwrite its
     /// old bytes, whose blocks count as reserved.
+    ///
+    /// Each append to such a file is written up to the end of its last block, zeros after the
+    /// data (the length stays the data's). Why: the file's old blocks are written on disk and
+    /// their pages mostly out of the cache, so a write covering only part of a block makes the
+    /// kernel read that block from disk first, on the append path. Every append ending inside a
+    /// block did, and behind the device's writeback queue that read took up to 150 ms: a quarter
+    /// of the tokio workers' time at a steady state of retention (`perf` off-CPU stacks in
+    /// `ext4_block_write_begin`, 2026-12-06). The zeros past the data are old bytes as far as
+    /// recovery is concerned (cut as a torn tail), and a seal or clean close cuts them off.
     pub fn open_reused(path: &Path) -> io::Result<FileStorage> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let physical = file.metadata()?.len();
@@ -160,6 +176,7 @@ impl FileStorage {
             len: AtomicU64::new(0),
             written_back: AtomicU64::new(0),
             write: Mutex::new(physical),
+            pad_to_block: true,
         })
     }
 
@@ -283,6 +300,10 @@ impl Storage for FileStorage {
         let len = self.len.load(Ordering::Acquire);
         self.reserve(&mut reserved, len + total as u64);
         let mut owned: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).copied().collect();
+        let pad = (len + total as u64).next_multiple_of(WRITE_BLOCK_BYTES) - (len + total as u64);
+        if self.pad_to_block && pad > 0 && !owned.is_empty() {
+            owned.push(IoSlice::new(&BLOCK_PAD[..pad as usize]));
+        }
         if let Err(e) = self.write_all_at(&mut owned, len) {
             // A partial write leaves bytes past `len`; cut them so the next append starts at a
             // batch boundary and no half batch is left for recovery to find.
@@ -511,6 +532,67 @@ mod tests {
         d.sync().unwrap();
         assert_eq!(d.list().unwrap(), vec!["b".to_string()]);
         assert_eq!(&f.map().unwrap().unwrap()[..], b"hello!");
+    }
+
+    /// Bytes this thread has had read from a block device (`/proc/thread-self/io`).
+    fn thread_read_bytes() -> u64 {
+        let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+        io.lines()
+            .find_map(|l| l.strip_prefix("read_bytes: "))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
+    /// Regression (2026-12-06): at a steady state of retention, where every new segment reuses a
+    /// spare file, the broker's tokio workers spent a quarter of their time blocked in `pwritev`:
+    /// each append ended inside a block of the file's old data, whose page was out of the cache,
+    /// so the kernel read that block from disk before copying, behind the writeback queue (up to
+    /// 150 ms). Appends to a reused file now end on a block boundary, zeros after the data.
+    #[test]
+    fn appends_to_a_reused_file_read_nothing_from_disk() {
+        const OLD_BYTES: usize = 4 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let d = FileDirectory::create(dir.path()).unwrap();
+        let old = d.open("old.log", true).unwrap();
+        old.append(&[IoSlice::new(&vec![7u8; OLD_BYTES])]).unwrap();
+        old.sync().unwrap();
+        old.drop_cached(0, OLD_BYTES as u64).unwrap();
+        drop(old);
+
+        let f = d.reuse("old.log", "new.log").unwrap();
+        let batch: Vec<u8> = (0..100_003u32).map(|i| i as u8).collect();
+        let read_before = thread_read_bytes();
+        for _ in 0..20 {
+            f.append(&[IoSlice::new(&batch[..61]), IoSlice::new(&batch[61..])])
+                .unwrap();
+        }
+        assert_eq!(
+            thread_read_bytes() - read_before,
+            0,
+            "appends to a reused file read from disk"
+        );
+        let data_len = 20 * batch.len() as u64;
+        assert_eq!(f.len(), data_len);
+        let data = f.read_bytes(0, data_len as usize).unwrap();
+        assert!(data.chunks(batch.len()).all(|c| c == &batch[..]));
+        // Zeros to the end of the last block, then the old bytes.
+        let block_end = data_len.next_multiple_of(WRITE_BLOCK_BYTES);
+        let mut past = vec![1u8; (block_end - data_len) as usize + 1];
+        f.read_at(data_len, &mut past).unwrap();
+        assert!(past[..past.len() - 1].iter().all(|&b| b == 0));
+        assert_eq!(past[past.len() - 1], 7);
+        f.cut_stale_tail().unwrap();
+        let path = dir.path().join("new.log");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), data_len);
+        // A new file is not padded: its length is the data's.
+        let fresh = d.open("fresh.log", true).unwrap();
+        fresh.append(&[IoSlice::new(&batch)]).unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join("fresh.log"))
+                .unwrap()
+                .len(),
+            batch.len() as u64
+        );
     }
 
     /// Reserved blocks never show in the file's length, before or after a seal, a truncation
