@@ -58,7 +58,8 @@ pub struct AppendInfo {
 #[derive(Debug)]
 pub struct SyncPlan {
     files: Vec<Arc<dyn Storage>>,
-    /// The first `sealed` files belong to sealed segments: their reserved space is released (and
+    /// The first `sealed` files belong to sealed segments: a reused file's old bytes are cut
+    /// before their fsync, and their reserved space is released after it (and
     /// made durable by the next sync).
     sealed: usize,
     dir: Option<Arc<dyn Directory>>,
@@ -114,7 +115,14 @@ impl SyncPlan {
     /// fsyncs the planned files (in order, sealed segments first), then the directory, then writes
     /// the pending producer snapshot and recovery-point checkpoint.
     pub fn execute(&self) -> io::Result<()> {
-        for f in &self.files {
+        for (i, f) in self.files.iter().enumerate() {
+            if i < self.sealed {
+                // A reused file's old bytes go before the seal's fsync, as recovery trusts a
+                // sealed segment's length (until then it reads a sealed segment only up to the
+                // next one's base). Cutting them frees blocks, which on a `discard` mount waits
+                // on the device: that wait stays off the append path that sealed the segment.
+                f.cut_stale_tail()?;
+            }
             f.sync()?;
         }
         // After the syncs: releasing a sealed file's reserved tail can wait on a discard, which
@@ -497,8 +505,8 @@ impl PartitionLog {
         let sealed = active.base_offset();
         let log = active.file().clone();
         let index_files = active.write_indexes(&*dir)?;
-        // A reused file's old bytes go before the seal's fsync: recovery trusts sealed lengths.
-        log.cut_stale_tail()?;
+        // A reused file's old bytes are cut by the sync plan, before the seal's fsync (see
+        // `SyncPlan::execute`), not here on the append path.
         self.pending_files.push((sealed, log));
         self.pending_files
             .extend(index_files.into_iter().map(|f| (sealed, f)));

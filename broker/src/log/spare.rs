@@ -14,8 +14,8 @@
 //!   up) removed: every batch still in it has offsets below the log start, so below the new
 //!   segment's base. Recovery's validated scan requires a segment's batches to start at its base
 //!   and increase, so it stops at the first old batch and cuts the file there like a torn tail.
-//! - A sealed segment's old bytes are cut when it is sealed ([`Storage::cut_stale_tail`], before
-//!   its fsync), and the active one's at a clean close. A crash before the next group commit can
+//! - A sealed segment's old bytes are cut by the sync that seals it ([`Storage::cut_stale_tail`],
+//!   before its fsync), and the active one's at a clean close. A crash before the next group commit can
 //!   undo the cut of a segment the recovery point already covers (it was synced while active), so
 //!   recovery reads a sealed segment only up to the batch that reaches the next segment's base and
 //!   cuts what follows; it never reads old bytes as batches (the crash property test found this).

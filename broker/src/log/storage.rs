@@ -80,9 +80,9 @@ pub trait Storage: Send + Sync + Debug {
         Ok(())
     }
     /// Cuts what a reused file ([`Directory::reuse`]) still holds past the data: bytes of the
-    /// segment it used to be. Nothing to do for other files. The log calls it when it seals a
-    /// segment and when it closes, before the file is synced: recovery trusts a sealed segment's
-    /// length.
+    /// segment it used to be (and the zeros an append pads its last block with). Nothing to do
+    /// for other files. The sync that seals a segment calls it, and the log when it closes, before
+    /// the file is synced: recovery trusts a sealed segment's length.
     fn cut_stale_tail(&self) -> io::Result<()> {
         Ok(())
     }
