@@ -34,7 +34,7 @@ use crate::log::limits::WRITEBACK_CHUNK_BYTES;
 use crate::log::partition_log::{AppendInfo, PartitionLog};
 use crate::log::read::{ReadOutcome, ReadPlan, ReadResult, SendChunk};
 use crate::log::recycle::PageRecycler;
-use crate::log::storage::Storage;
+use crate::log::storage::{Directory, Storage};
 
 /// The active segment's file when it has gathered [`WRITEBACK_CHUNK_BYTES`] of dirty data.
 fn dirty_active(log: &PartitionLog) -> Option<Arc<dyn Storage>> {
@@ -172,12 +172,22 @@ impl Partition {
     ) -> LogResult<AppendInfo> {
         self.make_room(batches.len());
         let now = self.clock.now_ms();
-        let (info, policy, flush_due, dirty) = self.with_log(|log| {
+        let (info, policy, flush_due, dirty, next) = self.with_log(|log| {
             let info = log.append_leader(&batches, leader_epoch, now)?;
             let dirty = dirty_active(log);
-            Ok((info, log.config().flush_policy(), log.flush_due(now), dirty))
+            let next = log
+                .plan_next_segment(now)
+                .map(|(name, bytes)| (log.dir.clone(), name, bytes));
+            Ok((
+                info,
+                log.config().flush_policy(),
+                log.flush_due(now),
+                dirty,
+                next,
+            ))
         })?;
         self.write_back(dirty);
+        self.prepare_next_segment(next);
         self.after_append(&info, policy, flush_due, durability)
             .await?;
         Ok(info)
@@ -187,12 +197,22 @@ impl Partition {
     pub async fn append_as_follower(self: &Arc<Self>, batches: Bytes) -> LogResult<AppendInfo> {
         self.make_room(batches.len());
         let now = self.clock.now_ms();
-        let (info, policy, flush_due, dirty) = self.with_log(|log| {
+        let (info, policy, flush_due, dirty, next) = self.with_log(|log| {
             let info = log.append_follower(&batches, now)?;
             let dirty = dirty_active(log);
-            Ok((info, log.config().flush_policy(), log.flush_due(now), dirty))
+            let next = log
+                .plan_next_segment(now)
+                .map(|(name, bytes)| (log.dir.clone(), name, bytes));
+            Ok((
+                info,
+                log.config().flush_policy(),
+                log.flush_due(now),
+                dirty,
+                next,
+            ))
         })?;
         self.write_back(dirty);
+        self.prepare_next_segment(next);
         self.after_append(&info, policy, flush_due, Durability::PageCache)
             .await?;
         Ok(info)
@@ -262,6 +282,39 @@ impl Partition {
                 tracing::debug!(topic, partition, error = %e, "starting writeback failed");
             }
             running.store(false, Ordering::Release);
+        });
+    }
+
+    /// Prepares the file planned for the next segment on the blocking pool: creates it and
+    /// reserves its blocks, then hands it to the log as a spare for the next roll (see
+    /// [`crate::log::spare`]). Reserving blocks can wait hundreds of milliseconds for the file
+    /// system to read its block bitmaps behind the disk's writeback; in the active segment that
+    /// wait was on the append path, holding the file's lock that appends need.
+    fn prepare_next_segment(self: &Arc<Self>, planned: Option<(Arc<dyn Directory>, String, u64)>) {
+        let Some((dir, name, reserve_bytes)) = planned else {
+            return;
+        };
+        let partition = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let prepared = dir.open(&name, true).and_then(|file| {
+                file.preallocate(reserve_bytes)?;
+                Ok(file)
+            });
+            let prepared = match prepared {
+                Ok(file) => Some((name.clone(), file, reserve_bytes)),
+                Err(e) => {
+                    // Without it the next segment reserves its blocks on the append path, as before.
+                    tracing::debug!(topic = %partition.topic, partition = partition.partition, error = %e, "cannot prepare the next segment file");
+                    None
+                }
+            };
+            let now = partition.clock.now_ms();
+            let kept = partition
+                .with_log(|log| Ok(log.add_prepared(prepared, now)))
+                .unwrap_or(false);
+            if !kept {
+                let _ = dir.remove(&name);
+            }
         });
     }
 
@@ -595,6 +648,7 @@ mod tests {
     use crate::log::batch::testing::batch;
     use crate::log::clock::SystemClock;
     use crate::log::manager::LogManager;
+    use crate::log::segment::{file_name, LOG_SUFFIX};
 
     /// Open descriptors of this process whose file was unlinked under `dir`.
     fn deleted_handles_under(dir: &std::path::Path) -> usize {
@@ -669,6 +723,92 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Reserving a new segment file's blocks on the append path waited 0.3-1 s at a time for
+    /// ext4 to read block bitmaps behind the disk's writeback, holding the file's lock that
+    /// appends need (a quarter to a third of the tokio workers' time while a topic grew). The
+    /// next segment's file is now prepared in the background once the active one is half full,
+    /// and the roll writes into it; its unused reservation is given back at the seal.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_segment_file_is_prepared_in_the_background_and_the_roll_uses_it() {
+        use std::os::unix::fs::MetadataExt;
+        const SEGMENT_BYTES: u64 = 4 << 20;
+        let tmp = tempfile::tempdir().unwrap();
+        let props: BTreeMap<String, String> = [("segment.bytes", SEGMENT_BYTES.to_string())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let config = LogConfig::from_props(&props).unwrap();
+        let logs =
+            LogManager::open(tmp.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
+        let partition = logs.create_partition("t", 0, config).unwrap();
+        let payload = vec![3u8; 100_000];
+        let mut appended = 0u64;
+        let mut base = 0i64;
+        // Half a segment.
+        while appended * 2 < SEGMENT_BYTES {
+            let b = Bytes::from(batch(0, 1, 1_000 + base, None, &payload));
+            appended += b.len() as u64;
+            partition.append(b, 0, Durability::PageCache).await.unwrap();
+            base += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let prepared = loop {
+            if let Some(p) = partition
+                .with_log(|log| Ok(log.spares.front().map(|s| (s.prepared, s.name.clone()))))
+                .unwrap()
+            {
+                break p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no next segment prepared in 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert!(prepared.0, "the spare is not a prepared file");
+        let files = files_ending(tmp.path(), ".next.spare");
+        assert_eq!(files.len(), 1, "{files:?}");
+        let (path, inode) = files[0].clone();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.len(), 0, "a prepared file holds no data");
+        assert!(
+            meta.blocks() * 512 >= SEGMENT_BYTES,
+            "only {} bytes reserved",
+            meta.blocks() * 512
+        );
+        // Fill the segment: the roll writes the next one into the prepared file.
+        while partition.with_log(|log| Ok(log.segments.len())).unwrap() < 2 {
+            let b = Bytes::from(batch(0, 1, 1_000 + base, None, &payload));
+            partition.append(b, 0, Durability::PageCache).await.unwrap();
+            base += 1;
+        }
+        let active_base = partition
+            .with_log(|log| Ok(log.active().base_offset()))
+            .unwrap();
+        let active_path = path.with_file_name(file_name(active_base, LOG_SUFFIX));
+        assert_eq!(std::fs::metadata(&active_path).unwrap().ino(), inode);
+        assert!(files_ending(tmp.path(), ".next.spare").is_empty());
+        // The sealed segment holds its data and no reservation once its sync ran.
+        partition.wait_durable(base).await.unwrap();
+        let sealed = path.with_file_name(file_name(0, LOG_SUFFIX));
+        let meta = std::fs::metadata(&sealed).unwrap();
+        assert!(
+            meta.blocks() * 512 <= meta.len().next_multiple_of(1 << 20),
+            "reservation kept"
+        );
+        // Everything reads back after a reopen.
+        drop(partition);
+        logs.shutdown().unwrap();
+        drop(logs);
+        let logs =
+            LogManager::open(tmp.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
+        let partition = logs.partition("t", 0).unwrap();
+        assert_eq!(
+            partition.with_log(|log| Ok(log.log_end_offset())).unwrap(),
+            base
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,7 @@ use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::limits::{SEGMENT_BYTES_MAX, SEGMENT_OFFSET_SPAN_MAX, SPARES_PER_PARTITION_MAX};
 use crate::log::producer_state::{ProducerState, SequenceCheck, SNAPSHOT_SUFFIX};
 use crate::log::segment::{file_name, Appended, Segment, LOG_SUFFIX};
-use crate::log::spare::{spare_name, Spare, SpareBudget};
+use crate::log::spare::{next_segment_due, prepared_name, spare_name, Spare, SpareBudget};
 use crate::log::storage::{Directory, Storage};
 
 /// Small file holding (log start offset i64, recovery point i64).
@@ -181,6 +181,9 @@ pub struct PartitionLog {
     pub(crate) spares: VecDeque<Spare>,
     /// The broker-wide budget for spares; `None`: this log keeps none.
     pub(crate) spare_budget: Option<Arc<SpareBudget>>,
+    /// A file for the next segment is being prepared in the background (see
+    /// [`PartitionLog::plan_next_segment`]).
+    pub(crate) preparing_next: bool,
 }
 
 /// The files of a segment removed from the log (or of an expired spare): its log file, for the
@@ -557,8 +560,17 @@ impl PartitionLog {
         let Some(budget) = self.spare_budget.clone() else {
             return false;
         };
+        // A removed segment's file beats a prepared one: its pages are cached and nothing is
+        // allocated or freed to reuse it.
         if self.spares.len() >= SPARES_PER_PARTITION_MAX {
-            return false;
+            match self.spares.iter().position(|s| s.prepared) {
+                Some(i) => {
+                    if let Some(spare) = self.spares.remove(i) {
+                        self.discard_spare(spare);
+                    }
+                }
+                None => return false,
+            }
         }
         let base = seg.base_offset();
         let log_name = file_name(base, LOG_SUFFIX);
@@ -595,13 +607,63 @@ impl PartitionLog {
             let Some(spare) = self.spares.pop_front() else {
                 break;
             };
-            if let Err(e) = self.dir.remove(&spare.name) {
-                warn!(dir = %self.dir.path().display(), spare = %spare.name, error = %e, "cannot remove a spare segment file");
+            self.discard_spare(spare);
+        }
+    }
+
+    /// Removes a spare's file; the open file retires (to the page recycler, then closed off the
+    /// lock).
+    fn discard_spare(&mut self, spare: Spare) {
+        if let Err(e) = self.dir.remove(&spare.name) {
+            warn!(dir = %self.dir.path().display(), spare = %spare.name, error = %e, "cannot remove a spare segment file");
+        }
+        self.retired.push(RetiredSegment {
+            log: Some(Arc::clone(&spare.file)),
+            _unsynced: Vec::new(),
+        });
+    }
+
+    /// The file to prepare in the background for the next segment, when it is due (see
+    /// [`crate::log::spare`]): its name and the bytes of blocks to reserve in it. None while one
+    /// is being prepared or a spare waits.
+    pub(crate) fn plan_next_segment(&mut self, now_ms: i64) -> Option<(String, u64)> {
+        let budget = self.spare_budget.as_ref()?;
+        if self.preparing_next || !self.spares.is_empty() {
+            return None;
+        }
+        let limit = self.config.segment_bytes.min(SEGMENT_BYTES_MAX);
+        let (size, base) = (self.active().size(), self.active().base_offset());
+        let elapsed_ms = now_ms - self.active_created_ms;
+        if !next_segment_due(size, limit, elapsed_ms) || !budget.has_room(limit) {
+            return None;
+        }
+        self.preparing_next = true;
+        let name = prepared_name(&file_name(base, LOG_SUFFIX));
+        Some((name, limit))
+    }
+
+    /// Keeps the file prepared for the next segment (`None`: preparing it failed) as a spare, for
+    /// the next roll to reuse; false when it was not kept (a spare came first, or no budget), and
+    /// the caller removes it.
+    pub(crate) fn add_prepared(
+        &mut self,
+        prepared: Option<(String, Arc<dyn Storage>, u64)>,
+        now_ms: i64,
+    ) -> bool {
+        self.preparing_next = false;
+        let (Some((name, file, reserved)), Some(budget)) = (prepared, self.spare_budget.clone())
+        else {
+            return false;
+        };
+        if self.spares.len() >= SPARES_PER_PARTITION_MAX {
+            return false;
+        }
+        match Spare::prepared(&budget, name, file, reserved, now_ms) {
+            Some(spare) => {
+                self.spares.push_back(spare);
+                true
             }
-            self.retired.push(RetiredSegment {
-                log: Some(Arc::clone(&spare.file)),
-                _unsynced: Vec::new(),
-            });
+            None => false,
         }
     }
 

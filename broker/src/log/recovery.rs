@@ -349,6 +349,7 @@ fn open_inner(
         retired: Vec::new(),
         spares: VecDeque::new(),
         spare_budget: None,
+        preparing_next: false,
     };
     if log.leader_epochs != epochs_on_disk || !dir.exists(LEADER_EPOCH_CHECKPOINT)? {
         log.write_leader_epochs()?;

@@ -222,6 +222,53 @@ mod tests {
         assert_eq!(log.leader_epochs().entries(), &[(0, start)]);
     }
 
+    /// The next segment's file may be prepared while no spare waits, but a segment retention
+    /// removes then takes the partition's one spare slot: its file needs no allocation and its
+    /// pages are cached. The prepared file is removed; a late prepared file is not kept.
+    #[test]
+    fn a_segment_retention_removes_displaces_a_prepared_spare() {
+        use crate::log::spare::{SpareBudget, SPARE_SUFFIX};
+        use crate::log::storage::Directory;
+        let d = Arc::new(MemDirectory::new());
+        let cfg = config(&[
+            ("retention.bytes", "2500"),
+            ("retention.ms", "-1"),
+            ("segment.bytes", "1000"),
+        ]);
+        let mut log = open(d.clone(), cfg, 0).unwrap();
+        log.enable_spares(Arc::new(SpareBudget::default()));
+        let append = |log: &mut crate::log::partition_log::PartitionLog| {
+            log.append_leader(&Bytes::from(batch(0, 1, 5, None, &[1; 200])), 0, 0)
+                .unwrap();
+        };
+        append(&mut log);
+        assert_eq!(log.plan_next_segment(0), None, "planned before half full");
+        append(&mut log);
+        let (name, bytes) = log.plan_next_segment(0).expect("no next segment planned");
+        assert_eq!(bytes, 1000);
+        assert!(name.ends_with(SPARE_SUFFIX), "{name}");
+        assert_eq!(log.plan_next_segment(0), None, "planned twice at once");
+        for _ in 0..30 {
+            append(&mut log);
+        }
+        // The preparation lands just before retention runs.
+        let file = d.open(&name, true).unwrap();
+        assert!(log.add_prepared(Some((name.clone(), file, bytes)), 0));
+        assert_eq!(log.spares.len(), 1);
+        assert!(log.spares[0].prepared);
+        log.apply_retention(0).unwrap();
+        assert_eq!(log.spares.len(), 1);
+        assert!(!log.spares[0].prepared, "the prepared spare kept the slot");
+        assert!(
+            !d.exists(&name).unwrap(),
+            "the prepared file was not removed"
+        );
+        // A preparation finishing now finds the slot taken, and is not kept.
+        let late = d.open("late.next.spare", true).unwrap();
+        assert!(!log.add_prepared(Some(("late.next.spare".into(), late, 1000)), 0));
+        assert!(!log.preparing_next);
+    }
+
     #[test]
     fn retention_keeps_one_spare_that_the_next_roll_reuses_unless_it_is_too_long() {
         use crate::log::spare::{SpareBudget, SPARE_SUFFIX};

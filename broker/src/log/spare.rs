@@ -58,6 +58,11 @@ impl SpareBudget {
         }
     }
 
+    /// Whether `bytes` more would fit now.
+    pub(crate) fn has_room(&self, bytes: u64) -> bool {
+        self.held_bytes().saturating_add(bytes) <= self.max
+    }
+
     /// Bytes spares hold now.
     pub fn held_bytes(&self) -> u64 {
         self.held.load(Ordering::Acquire)
@@ -97,6 +102,8 @@ pub(crate) struct Spare {
     pub(crate) name: String,
     /// The open file (the removed segment's handle: readers of the old segment share it).
     pub(crate) file: Arc<dyn Storage>,
+    /// Prepared for the next segment (empty, blocks reserved) rather than removed by retention.
+    pub(crate) prepared: bool,
     since_ms: i64,
     _charge: Charge,
 }
@@ -109,10 +116,35 @@ impl Spare {
         file: Arc<dyn Storage>,
         now_ms: i64,
     ) -> Option<Spare> {
-        let charge = budget.charge(file.len())?;
+        let bytes = file.len();
+        Spare::holding(budget, name, file, bytes, false, now_ms)
+    }
+
+    /// A spare for the prepared file `file` (named `name`, empty, `reserved` bytes of blocks
+    /// reserved), if the budget has room for them.
+    pub(crate) fn prepared(
+        budget: &Arc<SpareBudget>,
+        name: String,
+        file: Arc<dyn Storage>,
+        reserved: u64,
+        now_ms: i64,
+    ) -> Option<Spare> {
+        Spare::holding(budget, name, file, reserved, true, now_ms)
+    }
+
+    fn holding(
+        budget: &Arc<SpareBudget>,
+        name: String,
+        file: Arc<dyn Storage>,
+        bytes: u64,
+        prepared: bool,
+        now_ms: i64,
+    ) -> Option<Spare> {
+        let charge = budget.charge(bytes)?;
         Some(Spare {
             name,
             file,
+            prepared,
             since_ms: now_ms,
             _charge: charge,
         })
@@ -134,6 +166,23 @@ pub(crate) fn spare_name(log_name: &str) -> String {
     format!("{log_name}{SPARE_SUFFIX}")
 }
 
+/// The name of the file prepared, while the segment in `active_log_name` fills, for the next one.
+pub(crate) fn prepared_name(active_log_name: &str) -> String {
+    format!("{active_log_name}.next{SPARE_SUFFIX}")
+}
+
+/// Whether a partition whose active segment holds `size` of at most `limit` bytes, started
+/// `elapsed_ms` ago, should have the next segment's file prepared now: it is half full, and at
+/// its pace it fills within [`SPARE_HOLD_MS`], so the prepared file is used before it expires.
+pub(crate) fn next_segment_due(size: u64, limit: u64, elapsed_ms: i64) -> bool {
+    if size == 0 || size.saturating_mul(2) < limit {
+        return false;
+    }
+    let elapsed_ms = elapsed_ms.max(1) as u128;
+    let remaining_ms = elapsed_ms * u128::from(limit.saturating_sub(size)) / u128::from(size);
+    remaining_ms < SPARE_HOLD_MS as u128
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +194,26 @@ mod tests {
         f.append(&[std::io::IoSlice::new(&vec![7u8; bytes])])
             .unwrap();
         f
+    }
+
+    #[test]
+    fn the_next_segment_is_due_once_half_full_and_filling_within_the_hold() {
+        const MIB: u64 = 1 << 20;
+        assert!(!next_segment_due(0, 1024 * MIB, 0));
+        assert!(!next_segment_due(511 * MIB, 1024 * MIB, 100));
+        assert!(next_segment_due(512 * MIB, 1024 * MIB, 2_000));
+        // Half full after 59 s: the rest takes 59 s more, within the hold.
+        assert!(next_segment_due(
+            512 * MIB,
+            1024 * MIB,
+            SPARE_HOLD_MS - 1_000
+        ));
+        // Half full after an hour: a prepared file would expire unused.
+        assert!(!next_segment_due(512 * MIB, 1024 * MIB, 3_600_000));
+        assert!(
+            next_segment_due(1024 * MIB, 1024 * MIB, 3_600_000),
+            "full is due at once"
+        );
     }
 
     #[test]

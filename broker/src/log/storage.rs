@@ -59,6 +59,11 @@ pub trait Storage: Send + Sync + Debug {
     fn release_unused(&self) -> io::Result<()> {
         Ok(())
     }
+    /// Reserves the file's blocks up to `len` bytes without changing its length (see
+    /// [`crate::log::spare`]'s prepared files); backends without reservation do nothing.
+    fn preallocate(&self, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
     /// Bytes appended since writeback was last started ([`Self::start_writeback`]).
     fn dirty_bytes(&self) -> u64 {
         0
@@ -169,8 +174,11 @@ impl FileStorage {
     /// `ext4_block_write_begin`, 2026-12-06). The zeros past the data are old bytes as far as
     /// recovery is concerned (cut as a torn tail), and a seal or clean close cuts them off.
     pub fn open_reused(path: &Path) -> io::Result<FileStorage> {
+        use std::os::unix::fs::MetadataExt;
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        let physical = file.metadata()?.len();
+        let meta = file.metadata()?;
+        // A prepared file's blocks are reserved past its (zero) length.
+        let physical = meta.len().max(meta.blocks().saturating_mul(512));
         Ok(FileStorage {
             file,
             len: AtomicU64::new(0),
@@ -360,6 +368,28 @@ impl Storage for FileStorage {
         };
         if r != 0 {
             return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn preallocate(&self, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut reserved = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let Ok(end) = libc::off_t::try_from(len) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "preallocation too large",
+            ));
+        };
+        // SAFETY: fallocate on a descriptor owned by `self.file`, with in-range arguments; it
+        // touches no memory of ours.
+        let r =
+            unsafe { libc::fallocate(self.file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, end) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if *reserved != u64::MAX {
+            *reserved = (*reserved).max(len);
         }
         Ok(())
     }
