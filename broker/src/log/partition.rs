@@ -170,10 +170,33 @@ impl Partition {
         leader_epoch: i32,
         durability: Durability,
     ) -> LogResult<AppendInfo> {
-        self.make_room(batches.len());
+        self.append_with(batches.len(), durability, |log, now| {
+            log.append_leader(&batches, leader_epoch, now)
+        })
+        .await
+    }
+
+    /// Appends batches replicated from the leader, keeping their offsets.
+    pub async fn append_as_follower(self: &Arc<Self>, batches: Bytes) -> LogResult<AppendInfo> {
+        self.append_with(batches.len(), Durability::PageCache, |log, now| {
+            log.append_follower(&batches, now)
+        })
+        .await
+    }
+
+    /// Runs `append` (of `bytes`) under the log's lock, then what follows every append off it:
+    /// the active segment's writeback, the next segment's preparation, the wait `durability` and
+    /// the flush policy ask for.
+    async fn append_with(
+        self: &Arc<Self>,
+        bytes: usize,
+        durability: Durability,
+        append: impl FnOnce(&mut PartitionLog, i64) -> LogResult<AppendInfo>,
+    ) -> LogResult<AppendInfo> {
+        self.make_room(bytes);
         let now = self.clock.now_ms();
         let (info, policy, flush_due, dirty, next) = self.with_log(|log| {
-            let info = log.append_leader(&batches, leader_epoch, now)?;
+            let info = append(log, now)?;
             let dirty = dirty_active(log);
             let next = log
                 .plan_next_segment(now)
@@ -189,31 +212,6 @@ impl Partition {
         self.write_back(dirty);
         self.prepare_next_segment(next);
         self.after_append(&info, policy, flush_due, durability)
-            .await?;
-        Ok(info)
-    }
-
-    /// Appends batches replicated from the leader, keeping their offsets.
-    pub async fn append_as_follower(self: &Arc<Self>, batches: Bytes) -> LogResult<AppendInfo> {
-        self.make_room(batches.len());
-        let now = self.clock.now_ms();
-        let (info, policy, flush_due, dirty, next) = self.with_log(|log| {
-            let info = log.append_follower(&batches, now)?;
-            let dirty = dirty_active(log);
-            let next = log
-                .plan_next_segment(now)
-                .map(|(name, bytes)| (log.dir.clone(), name, bytes));
-            Ok((
-                info,
-                log.config().flush_policy(),
-                log.flush_due(now),
-                dirty,
-                next,
-            ))
-        })?;
-        self.write_back(dirty);
-        self.prepare_next_segment(next);
-        self.after_append(&info, policy, flush_due, Durability::PageCache)
             .await?;
         Ok(info)
     }
@@ -733,7 +731,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_next_segment_file_is_prepared_in_the_background_and_the_roll_uses_it() {
         use std::os::unix::fs::MetadataExt;
-        const SEGMENT_BYTES: u64 = 4 << 20;
+        const SEGMENT_BYTES: u64 = 16 << 20;
         let tmp = tempfile::tempdir().unwrap();
         let props: BTreeMap<String, String> = [("segment.bytes", SEGMENT_BYTES.to_string())]
             .into_iter()
@@ -743,7 +741,9 @@ mod tests {
         let logs =
             LogManager::open(tmp.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
         let partition = logs.create_partition("t", 0, config).unwrap();
-        let payload = vec![3u8; 100_000];
+        // Segments then end about 290 KB short of `segment.bytes`: a reservation kept past the
+        // data would show.
+        let payload = vec![3u8; 300_000];
         let mut appended = 0u64;
         let mut base = 0i64;
         // Half a segment.
@@ -797,6 +797,21 @@ mod tests {
         assert!(
             meta.blocks() * 512 <= meta.len().next_multiple_of(1 << 20),
             "reservation kept"
+        );
+        // So does the segment written into the prepared file, once it is sealed in turn.
+        while partition.with_log(|log| Ok(log.segments.len())).unwrap() < 3 {
+            let b = Bytes::from(batch(0, 1, 1_000 + base, None, &payload));
+            partition.append(b, 0, Durability::PageCache).await.unwrap();
+            base += 1;
+        }
+        partition.wait_durable(base).await.unwrap();
+        let meta = std::fs::metadata(&active_path).unwrap();
+        assert_eq!(meta.ino(), inode);
+        assert!(
+            meta.blocks() * 512 < meta.len() + 64 * 1024,
+            "the prepared file kept its reservation: {} bytes of blocks for {} of data",
+            meta.blocks() * 512,
+            meta.len()
         );
         // Everything reads back after a reopen.
         drop(partition);

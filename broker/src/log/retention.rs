@@ -230,22 +230,28 @@ mod tests {
         use crate::log::spare::{SpareBudget, SPARE_SUFFIX};
         use crate::log::storage::Directory;
         let d = Arc::new(MemDirectory::new());
-        let cfg = config(&[
-            ("retention.bytes", "2500"),
+        // Segments just past the size below which nothing is prepared; 1 MB batches.
+        const SEGMENT_BYTES: u64 = crate::log::limits::PREALLOCATE_BYTES + 1_000_000;
+        let retention_bytes = (2 * SEGMENT_BYTES).to_string();
+        let mut cfg = config(&[
+            ("retention.bytes", retention_bytes.as_str()),
             ("retention.ms", "-1"),
-            ("segment.bytes", "1000"),
         ]);
+        cfg.segment_bytes = SEGMENT_BYTES;
         let mut log = open(d.clone(), cfg, 0).unwrap();
         log.enable_spares(Arc::new(SpareBudget::default()));
+        let payload = vec![1u8; 1_000_000];
         let append = |log: &mut crate::log::partition_log::PartitionLog| {
-            log.append_leader(&Bytes::from(batch(0, 1, 5, None, &[1; 200])), 0, 0)
+            log.append_leader(&Bytes::from(batch(0, 1, 5, None, &payload)), 0, 0)
                 .unwrap();
         };
         append(&mut log);
         assert_eq!(log.plan_next_segment(0), None, "planned before half full");
-        append(&mut log);
+        for _ in 0..4 {
+            append(&mut log);
+        }
         let (name, bytes) = log.plan_next_segment(0).expect("no next segment planned");
-        assert_eq!(bytes, 1000);
+        assert_eq!(bytes, SEGMENT_BYTES);
         assert!(name.ends_with(SPARE_SUFFIX), "{name}");
         assert_eq!(log.plan_next_segment(0), None, "planned twice at once");
         for _ in 0..30 {
@@ -265,7 +271,7 @@ mod tests {
         );
         // A preparation finishing now finds the slot taken, and is not kept.
         let late = d.open("late.next.spare", true).unwrap();
-        assert!(!log.add_prepared(Some(("late.next.spare".into(), late, 1000)), 0));
+        assert!(!log.add_prepared(Some(("late.next.spare".into(), late, SEGMENT_BYTES)), 0));
         assert!(!log.preparing_next);
     }
 

@@ -28,7 +28,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::log::limits::{SPARE_BYTES_MAX, SPARE_HOLD_MS};
+use crate::log::limits::{PREALLOCATE_BYTES, SPARE_BYTES_MAX, SPARE_HOLD_MS};
 use crate::log::storage::Storage;
 
 pub use crate::log::limits::SPARES_PER_PARTITION_MAX;
@@ -174,8 +174,11 @@ pub(crate) fn prepared_name(active_log_name: &str) -> String {
 /// Whether a partition whose active segment holds `size` of at most `limit` bytes, started
 /// `elapsed_ms` ago, should have the next segment's file prepared now: it is half full, and at
 /// its pace it fills within [`SPARE_HOLD_MS`], so the prepared file is used before it expires.
+/// Segments of at most [`PREALLOCATE_BYTES`] never are: the append path reserves such a segment's
+/// blocks in one step as it starts, and the stalls preparing avoids are the repeated reservations
+/// of large segments, one per block group they cross.
 pub(crate) fn next_segment_due(size: u64, limit: u64, elapsed_ms: i64) -> bool {
-    if size == 0 || size.saturating_mul(2) < limit {
+    if limit <= PREALLOCATE_BYTES || size == 0 || size.saturating_mul(2) < limit {
         return false;
     }
     let elapsed_ms = elapsed_ms.max(1) as u128;
@@ -214,6 +217,13 @@ mod tests {
             next_segment_due(1024 * MIB, 1024 * MIB, 3_600_000),
             "full is due at once"
         );
+        // Small segments reserve their blocks in one step: nothing to prepare.
+        assert!(!next_segment_due(PREALLOCATE_BYTES, PREALLOCATE_BYTES, 1));
+        assert!(next_segment_due(
+            PREALLOCATE_BYTES,
+            PREALLOCATE_BYTES + 1,
+            1
+        ));
     }
 
     #[test]

@@ -228,33 +228,48 @@ impl FileStorage {
     /// Reserves blocks past `end`: as many as the file already holds (so a small partition's
     /// segment reserves little), at least 1 MiB and at most [`PREALLOCATE_BYTES`].
     fn reserve(&self, reserved: &mut u64, end: u64) {
-        use std::os::fd::AsRawFd;
         if end <= *reserved {
             return;
         }
         const MIB: u64 = 1024 * 1024;
         let ahead = end.clamp(MIB, PREALLOCATE_BYTES);
         let target = (end + ahead).div_ceil(MIB) * MIB;
-        let (Ok(from), Ok(len)) = (
-            libc::off_t::try_from(*reserved),
-            libc::off_t::try_from(target - *reserved),
+        match self.reserve_blocks(*reserved, target) {
+            Ok(()) => *reserved = target,
+            Err(e) => {
+                tracing::debug!("fallocate failed, appending without reserving blocks: {e}");
+                *reserved = u64::MAX;
+            }
+        }
+    }
+
+    /// Reserves the blocks of bytes `from..to` without changing the length (`fallocate` with
+    /// `FALLOC_FL_KEEP_SIZE`).
+    fn reserve_blocks(&self, from: u64, to: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (
+            libc::off_t::try_from(from),
+            libc::off_t::try_from(to.saturating_sub(from)),
         ) else {
-            *reserved = u64::MAX;
-            return;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "reservation too large",
+            ));
         };
         // SAFETY: fallocate on a descriptor owned by `self.file`, with in-range arguments; it
         // touches no memory of ours.
-        let r =
-            unsafe { libc::fallocate(self.file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, from, len) };
-        if r == 0 {
-            *reserved = target;
-        } else {
-            tracing::debug!(
-                "fallocate failed, appending without reserving blocks: {}",
-                io::Error::last_os_error()
-            );
-            *reserved = u64::MAX;
+        let r = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                libc::FALLOC_FL_KEEP_SIZE,
+                offset,
+                len,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
         }
+        Ok(())
     }
 }
 
@@ -373,21 +388,8 @@ impl Storage for FileStorage {
     }
 
     fn preallocate(&self, len: u64) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
         let mut reserved = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let Ok(end) = libc::off_t::try_from(len) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "preallocation too large",
-            ));
-        };
-        // SAFETY: fallocate on a descriptor owned by `self.file`, with in-range arguments; it
-        // touches no memory of ours.
-        let r =
-            unsafe { libc::fallocate(self.file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, end) };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        self.reserve_blocks(0, len)?;
         if *reserved != u64::MAX {
             *reserved = (*reserved).max(len);
         }
