@@ -25,15 +25,11 @@ fn ysb() -> PathBuf {
     BUILT.call_once(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace_root()).args([
-            "build",
-            "-p",
-            "sluice-stream",
-            "--features",
-            "client",
-            "--example",
-            "ysb",
-        ]);
+        // `--workspace` resolves features as `cargo test --workspace` does (the broker's
+        // dev-dependency turns on tokio's `test-util`), so after that command this build is a
+        // no-op; `-p sluice-stream` would compile tokio and everything above it a second time.
+        cmd.current_dir(workspace_root())
+            .args(["build", "--workspace", "--example", "ysb"]);
         if profile_dir.ends_with("release") {
             cmd.arg("--release");
         }
