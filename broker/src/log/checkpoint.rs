@@ -70,16 +70,17 @@ pub fn write_atomic_in(
         });
     }
     let tmp = format!("{name}{TMP_SUFFIX}");
-    dir.remove(&tmp).map_err(io)?;
-    let file = dir.open(&tmp, true).map_err(io)?;
-    file.truncate(0).map_err(io)?;
     let (head, crc) = frame(payload);
-    file.append(&[
-        IoSlice::new(&head),
-        IoSlice::new(payload),
-        IoSlice::new(&crc),
-    ])
-    .map_err(io)?;
+    let file = dir
+        .write_file(
+            &tmp,
+            &[
+                IoSlice::new(&head),
+                IoSlice::new(payload),
+                IoSlice::new(&crc),
+            ],
+        )
+        .map_err(io)?;
     file.sync().map_err(io)?;
     dir.rename(&tmp, name).map_err(io)?;
     dir.sync().map_err(io)?;

@@ -463,15 +463,13 @@ impl Segment {
                 .append(self.max_timestamp, self.max_timestamp_offset);
         }
         let mut files = Vec::new();
+        let time_index = self.time_index.to_bytes();
         for (suffix, bytes) in [
-            (INDEX_SUFFIX, self.index.as_bytes().to_vec()),
-            (TIME_INDEX_SUFFIX, self.time_index.to_bytes()),
+            (INDEX_SUFFIX, self.index.as_bytes()),
+            (TIME_INDEX_SUFFIX, &time_index[..]),
         ] {
             let name = format!("{}{extra}", file_name(self.base_offset, suffix));
-            dir.remove(&name)?;
-            let f = dir.open(&name, true)?;
-            f.append(&[IoSlice::new(&bytes)])?;
-            files.push(f);
+            files.push(dir.write_file(&name, &[IoSlice::new(bytes)])?);
         }
         self.indexes_written = true;
         Ok(files)

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! trait Storage   { read_at(pos, buf), append(bufs), truncate(len), sync(), len(), map(), as_file() }
-//! trait Directory { open(name, create), reuse(from, to), list(), rename(from, to), remove(name),
-//!                   sync(), path() }
+//! trait Directory { open(name, create), reuse(from, to), write_file(name, bufs), list(),
+//!                   rename(from, to), remove(name), sync(), path() }
 //! ```
 //!
 //! Everything the log persists goes through these two traits, so the in-memory implementation in
@@ -118,6 +118,15 @@ pub trait Directory: Send + Sync + Debug {
     fn exists(&self, name: &str) -> io::Result<bool> {
         Ok(self.list()?.iter().any(|n| n == name))
     }
+    /// Creates `name` (replacing a file of that name) holding `bufs`, and returns it: for a file
+    /// written whole, once (an index, a checkpoint), which reserves no blocks past its data as a
+    /// file appended to does (see [`FileStorage`]).
+    fn write_file(&self, name: &str, bufs: &[IoSlice<'_>]) -> io::Result<Arc<dyn Storage>> {
+        self.remove(name)?;
+        let file = self.open(name, true)?;
+        file.append(bufs)?;
+        Ok(file)
+    }
 }
 
 /// A real file opened for appending.
@@ -160,6 +169,27 @@ impl FileStorage {
             write: Mutex::new(len),
             pad_to_block: false,
         })
+    }
+
+    /// Creates `path` (emptying it if it exists) and writes `bufs` into it, reserving no blocks:
+    /// see [`Directory::write_file`]. Later appends reserve none either.
+    pub fn create_written(path: &Path, bufs: &[IoSlice<'_>]) -> io::Result<FileStorage> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        let storage = FileStorage {
+            file,
+            len: AtomicU64::new(0),
+            written_back: AtomicU64::new(0),
+            // As if reserving were unsupported: the blocks are allocated at writeback, once.
+            write: Mutex::new(u64::MAX),
+            pad_to_block: false,
+        };
+        storage.append(bufs)?;
+        Ok(storage)
     }
 
     /// Opens the existing file at `path` as empty: appends start at position 0 and overwrite its
@@ -534,6 +564,13 @@ impl Directory for FileDirectory {
     fn exists(&self, name: &str) -> io::Result<bool> {
         Ok(self.path.join(name).exists())
     }
+
+    fn write_file(&self, name: &str, bufs: &[IoSlice<'_>]) -> io::Result<Arc<dyn Storage>> {
+        Ok(Arc::new(FileStorage::create_written(
+            &self.path.join(name),
+            bufs,
+        )?))
+    }
 }
 
 #[cfg(test)]
@@ -650,5 +687,39 @@ mod tests {
         let mut tail = [0u8; 4];
         again.read_at(1_000_000, &mut tail).unwrap();
         assert_eq!(&tail, b"tail");
+    }
+
+    /// A file written whole (an index, a checkpoint) holds its data's blocks and no more, where
+    /// a file opened and appended to reserves a megabyte ahead; writing it again replaces it.
+    #[test]
+    fn a_written_file_reserves_no_blocks() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = FileDirectory::create(dir.path()).unwrap();
+        let on_disk = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().blocks() * 512;
+        let data = vec![7u8; 10_000];
+        let appended = d.open("appended", true).unwrap();
+        appended.append(&[IoSlice::new(&data)]).unwrap();
+        let written = d
+            .write_file(
+                "written",
+                &[IoSlice::new(&data[..4_000]), IoSlice::new(&data[4_000..])],
+            )
+            .unwrap();
+        assert_eq!(written.len(), 10_000);
+        written.sync().unwrap();
+        appended.sync().unwrap();
+        if on_disk("appended") < 1024 * 1024 {
+            // The file system reserves nothing (fallocate unsupported): nothing to compare.
+            return;
+        }
+        assert!(
+            on_disk("written") <= 12 * 1024,
+            "{} bytes",
+            on_disk("written")
+        );
+        let again = d.write_file("written", &[IoSlice::new(b"short")]).unwrap();
+        assert_eq!(again.len(), 5);
+        assert_eq!(std::fs::read(dir.path().join("written")).unwrap(), b"short");
     }
 }
