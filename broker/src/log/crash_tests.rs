@@ -32,8 +32,10 @@ use crate::log::storage::Directory;
 
 #[derive(Debug, Clone)]
 enum Op {
+    /// Batches of (records, value size) in one leader append, in a new leader epoch when set.
     Append {
         batches: Vec<(i32, usize)>,
+        new_epoch: bool,
     },
     Sync,
     Crash(u64),
@@ -49,7 +51,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => proptest::collection::vec((1i32..5, 0usize..300), 1..4).prop_map(|batches| Op::Append { batches }),
+        6 => (proptest::collection::vec((1i32..5, 0usize..300), 1..4), proptest::bool::weighted(0.2))
+            .prop_map(|(batches, new_epoch)| Op::Append { batches, new_epoch }),
         2 => Just(Op::Sync),
         1 => any::<u64>().prop_map(Op::Crash),
         1 => Just(Op::CleanRestart),
@@ -94,6 +97,18 @@ pub(crate) fn all_batches(log: &PartitionLog) -> Vec<Bytes> {
     out
 }
 
+/// The leader epoch cache a log holding `written` (offset, records, body, epoch) must have: each
+/// epoch from its first batch.
+fn expected_epochs(written: &[(i64, i64, Vec<u8>, i32)]) -> Vec<(i32, i64)> {
+    let mut out: Vec<(i32, i64)> = vec![];
+    for (offset, _, _, epoch) in written {
+        if out.last().is_none_or(|(e, _)| e != epoch) {
+            out.push((*epoch, *offset));
+        }
+    }
+    out
+}
+
 fn sync(log: &mut PartitionLog) {
     let plan = log.begin_sync(0);
     plan.execute().unwrap();
@@ -108,24 +123,26 @@ proptest! {
         let d: Arc<dyn Directory> = Arc::new(dir.clone());
         let budget = Arc::new(SpareBudget::default());
         let mut log = open_with_spares(&d, &budget);
-        // (offset, records payload) of every batch written, in order.
-        let mut written: Vec<(i64, i64, Vec<u8>)> = vec![];
+        // (offset, records, payload, leader epoch) of every batch written, in order.
+        let mut written: Vec<(i64, i64, Vec<u8>, i32)> = vec![];
+        let mut epoch = 3;
         let mut synced = 0usize;
         let mut counter = 0u8;
         for op in ops {
             match op {
-                Op::Append { batches } => {
+                Op::Append { batches, new_epoch } => {
+                    epoch += i32::from(new_epoch);
                     let mut records = vec![];
                     for (n, size) in &batches {
                         counter = counter.wrapping_add(1);
                         records.extend(batch(0, *n, 1000, None, &vec![counter; *size]));
                     }
-                    let info = log.append_leader(&Bytes::from(records.clone()), 3, 0).unwrap();
+                    let info = log.append_leader(&Bytes::from(records.clone()), epoch, 0).unwrap();
                     let mut off = info.base_offset;
                     let mut at = 0;
                     for (n, _) in &batches {
                         let h = validate(&records[at..]).unwrap();
-                        written.push((off, i64::from(*n), records[at + 16..at + h.total_bytes()].to_vec()));
+                        written.push((off, i64::from(*n), records[at + 16..at + h.total_bytes()].to_vec(), epoch));
                         off += i64::from(*n);
                         at += h.total_bytes();
                     }
@@ -142,20 +159,23 @@ proptest! {
                     let got = all_batches(&log);
                     prop_assert!(got.len() >= synced, "lost synced data: {} < {}", got.len(), synced);
                     prop_assert!(got.len() <= written.len());
-                    for (b, (off, _, body)) in got.iter().zip(&written) {
+                    for (b, (off, _, body, _)) in got.iter().zip(&written) {
                         let h = validate(b).unwrap();
                         prop_assert_eq!(h.base_offset, *off);
                         prop_assert_eq!(&b[16..], &body[..]);
                     }
                     written.truncate(got.len());
                     synced = written.len();
-                    if let Some((o, n, _)) = written.last() {
+                    if let Some((o, n, _, _)) = written.last() {
                         prop_assert_eq!(log.log_end_offset(), o + n);
+                        // Epochs past the recovery point come back from the batches; those
+                        // below it from the checkpoint, which the sync wrote before moving it.
+                        prop_assert_eq!(log.leader_epochs().entries(), &expected_epochs(&written)[..]);
                     }
                 }
                 Op::Retain(per_mille) | Op::RetainKeepingSpare(per_mille) => {
                     let k = written.len() * usize::from(per_mille) / 1000;
-                    if let Some(&(to, _, _)) = written.get(k) {
+                    if let Some(&(to, _, _, _)) = written.get(k) {
                         if matches!(op, Op::RetainKeepingSpare(_)) {
                             if let Some(files) = log.move_log_start(to, Some(0)).unwrap() {
                                 files.execute().unwrap();
@@ -173,9 +193,9 @@ proptest! {
                     let end = log.log_end_offset();
                     let to = (end * i64::from(per_mille) / 1000).max(log.log_start_offset());
                     log.truncate_to(to).unwrap();
-                    written.retain(|(o, n, _)| o + n <= to);
+                    written.retain(|(o, n, _, _)| o + n <= to);
                     synced = synced.min(written.len());
-                    let expected_end = written.last().map_or(log.log_start_offset(), |(o, n, _)| o + n);
+                    let expected_end = written.last().map_or(log.log_start_offset(), |(o, n, _, _)| o + n);
                     prop_assert_eq!(log.log_end_offset(), expected_end);
                     prop_assert_eq!(all_batches(&log).len(), written.len());
                 }
@@ -184,6 +204,9 @@ proptest! {
                     drop(log);
                     log = open_with_spares(&d, &budget);
                     prop_assert_eq!(all_batches(&log).len(), written.len());
+                    if !written.is_empty() {
+                        prop_assert_eq!(log.leader_epochs().entries(), &expected_epochs(&written)[..]);
+                    }
                     synced = written.len();
                 }
             }
@@ -414,4 +437,50 @@ proptest! {
             }
         }
     }
+}
+
+/// An append starting a new leader epoch writes nothing (no fsync on the append path); the next
+/// sync writes the checkpoint. A crash before that sync loses nothing: recovery takes the epoch
+/// from the batches past the recovery point.
+#[test]
+fn a_new_epoch_is_checkpointed_by_the_sync_not_the_append() {
+    use crate::log::checkpoint::read_checked_in;
+    use crate::log::leader_epoch::LeaderEpochCache;
+    use crate::log::partition_log::LEADER_EPOCH_CHECKPOINT;
+
+    let dir = MemDirectory::new();
+    let d: Arc<dyn Directory> = Arc::new(dir.clone());
+    let on_disk = || {
+        read_checked_in(&*d, LEADER_EPOCH_CHECKPOINT)
+            .unwrap()
+            .map(|b| LeaderEpochCache::decode(&b).unwrap().entries().to_vec())
+            .unwrap_or_default()
+    };
+    let mut log = open(d.clone(), small_config(), 0).unwrap();
+    log.append_leader(&Bytes::from(batch(0, 2, 5, None, &[1; 50])), 4, 0)
+        .unwrap();
+    sync(&mut log);
+    assert_eq!(on_disk(), [(4, 0)]);
+    log.append_leader(&Bytes::from(batch(0, 2, 5, None, &[2; 50])), 7, 0)
+        .unwrap();
+    assert_eq!(on_disk(), [(4, 0)], "the append wrote the checkpoint");
+    assert_eq!(log.leader_epochs().entries(), [(4, 0), (7, 2)]);
+
+    // A crash now: the new epoch comes back from the batch (if the crash kept it).
+    drop(log);
+    dir.crash(&mut Rng::new(9));
+    let mut log = open(d.clone(), small_config(), 0).unwrap();
+    let kept = log.log_end_offset();
+    let expected: &[(i32, i64)] = if kept == 4 {
+        &[(4, 0), (7, 2)]
+    } else {
+        &[(4, 0)]
+    };
+    assert_eq!(log.leader_epochs().entries(), expected);
+
+    log.append_leader(&Bytes::from(batch(0, 2, 5, None, &[3; 50])), 9, 0)
+        .unwrap();
+    sync(&mut log);
+    assert_eq!(on_disk(), log.leader_epochs().entries());
+    assert_eq!(log.leader_epochs().entries().last(), Some(&(9, kept)));
 }

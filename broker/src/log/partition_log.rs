@@ -69,6 +69,7 @@ pub struct SyncPlan {
     checkpoint: bool,
     checkpoint_dir: Arc<dyn Directory>,
     offsets: Arc<OffsetsFile>,
+    epochs: Arc<EpochsFile>,
 }
 
 /// The offsets checkpoint (log start offset, recovery point) with the values last written. Shared
@@ -111,6 +112,72 @@ impl OffsetsFile {
     }
 }
 
+/// The leader-epoch checkpoint. An append that starts a new epoch only marks the cache to be
+/// written ([`EpochsFile::mark`]): the next sync plan writes it, before the recovery point it may
+/// advance. Recovery rebuilds the epochs of everything past the recovery point from the batches
+/// themselves, so the file need only be durable for what lies below it. Writing it on the append
+/// path cost a worker an fsync (tens to hundreds of milliseconds here) at every epoch change, as
+/// Kafka's did (KAFKA-15046).
+#[derive(Debug)]
+pub(crate) struct EpochsFile {
+    dir: Arc<dyn Directory>,
+    /// The newest encoded cache not yet written; held only to swap it, never across I/O.
+    pending: Mutex<Option<Vec<u8>>>,
+    /// Serialises writes, so an older cache is never written over a newer one.
+    writing: Mutex<()>,
+}
+
+impl EpochsFile {
+    pub(crate) fn new(dir: Arc<dyn Directory>) -> Arc<EpochsFile> {
+        Arc::new(EpochsFile {
+            dir,
+            pending: Mutex::new(None),
+            writing: Mutex::new(()),
+        })
+    }
+
+    /// Marks `cache` to be written by the next sync (no I/O).
+    pub(crate) fn mark(&self, cache: &LeaderEpochCache) {
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(cache.encode());
+    }
+
+    /// Writes `cache` now (truncation, recovery), replacing what is pending.
+    pub(crate) fn write_now(&self, cache: &LeaderEpochCache) -> io::Result<()> {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.write(&cache.encode())
+    }
+
+    /// Writes what is pending, if anything (sync plans); on failure it stays pending.
+    pub(crate) fn write_pending(&self) -> io::Result<()> {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bytes) = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return Ok(());
+        };
+        let written = self.write(&bytes);
+        if written.is_err() {
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(bytes);
+        }
+        written
+    }
+
+    fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        write_atomic_in(&*self.dir, LEADER_EPOCH_CHECKPOINT, bytes)
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+}
+
 impl SyncPlan {
     /// fsyncs the planned files (in order, sealed segments first), then the directory, then writes
     /// the pending producer snapshot and recovery-point checkpoint.
@@ -133,6 +200,8 @@ impl SyncPlan {
         if let Some(d) = &self.dir {
             d.sync()?;
         }
+        // Before the recovery point moves past the first offset of a new epoch.
+        self.epochs.write_pending()?;
         let cp = |e: checkpoint::CheckpointError| io::Error::other(e.to_string());
         if let Some((name, bytes)) = &self.snapshot {
             write_atomic_in(&*self.checkpoint_dir, name, bytes).map_err(cp)?;
@@ -164,6 +233,7 @@ pub struct PartitionLog {
     pub(crate) pending_files: Vec<(i64, Arc<dyn Storage>)>,
     pub(crate) dir_dirty: bool,
     pub(crate) offsets: Arc<OffsetsFile>,
+    pub(crate) epochs_file: Arc<EpochsFile>,
     pub(crate) pending_snapshot: Option<(String, Vec<u8>)>,
     pub(crate) unflushed_messages: u64,
     /// End of the range the last compaction pass covered (-1: none or partial).
@@ -402,7 +472,7 @@ impl PartitionLog {
         now_ms: i64,
     ) -> LogResult<()> {
         if self.leader_epochs.assign(leader_epoch, base) {
-            self.write_leader_epochs()?;
+            self.epochs_file.mark(&self.leader_epochs);
         }
         let n: i64 = batches
             .iter()
@@ -452,7 +522,7 @@ impl PartitionLog {
         for (_, h) in &batches {
             self.producers.replay(h);
             if self.leader_epochs.assign(h.leader_epoch, h.base_offset) {
-                self.write_leader_epochs()?;
+                self.epochs_file.mark(&self.leader_epochs);
             }
         }
         let n: i64 = batches
@@ -672,13 +742,9 @@ impl PartitionLog {
         self.spare_budget = Some(budget);
     }
 
+    /// Writes the leader-epoch checkpoint now (see [`EpochsFile`]).
     pub(crate) fn write_leader_epochs(&self) -> LogResult<()> {
-        write_atomic_in(
-            &*self.dir,
-            LEADER_EPOCH_CHECKPOINT,
-            &self.leader_epochs.encode(),
-        )
-        .map_err(|e| io::Error::other(e.to_string()))?;
+        self.epochs_file.write_now(&self.leader_epochs)?;
         Ok(())
     }
 
@@ -751,6 +817,7 @@ impl PartitionLog {
             checkpoint,
             checkpoint_dir: self.dir.clone(),
             offsets: self.offsets.clone(),
+            epochs: self.epochs_file.clone(),
         }
     }
 

@@ -29,8 +29,8 @@ use crate::log::config::LogConfig;
 use crate::log::error::{LogError, LogResult};
 use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::partition_log::{
-    OffsetsFile, PartitionLog, CLEAN_SHUTDOWN_MARKER, DELETED_SUFFIX, LEADER_EPOCH_CHECKPOINT,
-    OFFSETS_CHECKPOINT,
+    EpochsFile, OffsetsFile, PartitionLog, CLEAN_SHUTDOWN_MARKER, DELETED_SUFFIX,
+    LEADER_EPOCH_CHECKPOINT, OFFSETS_CHECKPOINT,
 };
 use crate::log::producer_state::{ProducerState, SNAPSHOT_SUFFIX};
 use crate::log::scan::{scan, ScanEnd, Visit};
@@ -341,6 +341,7 @@ fn open_inner(
         pending_files,
         dir_dirty: !clean,
         offsets: OffsetsFile::new(dir.clone(), log_start, recovery_point),
+        epochs_file: EpochsFile::new(dir.clone()),
         pending_snapshot: None,
         unflushed_messages: 0,
         compacted_upto: -1,
