@@ -484,3 +484,35 @@ fn a_new_epoch_is_checkpointed_by_the_sync_not_the_append() {
     assert_eq!(on_disk(), log.leader_epochs().entries());
     assert_eq!(log.leader_epochs().entries().last(), Some(&(9, kept)));
 }
+
+/// Every roll queues a producer snapshot; the sync that writes one prunes the directory to the
+/// newest three, the newest at the log end of the last roll.
+#[test]
+fn syncs_keep_the_three_newest_producer_snapshots() {
+    let dir = MemDirectory::new();
+    let d: Arc<dyn Directory> = Arc::new(dir.clone());
+    let mut log = open(d.clone(), small_config(), 0).unwrap();
+    let snapshots = || {
+        let mut names: Vec<String> = dir
+            .list()
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.ends_with(".snapshot"))
+            .collect();
+        names.sort();
+        names
+    };
+    for i in 0..60u8 {
+        log.append_leader(&Bytes::from(batch(0, 1, 5, None, &[i; 100])), 0, 0)
+            .unwrap();
+        sync(&mut log);
+        assert!(snapshots().len() <= 3, "{:?}", snapshots());
+    }
+    assert!(log.segments().count() > 4, "the test needs several rolls");
+    let newest = log.segments().last().unwrap().base_offset();
+    assert_eq!(snapshots().len(), 3);
+    assert_eq!(
+        snapshots().last().unwrap(),
+        &format!("{newest:020}.snapshot")
+    );
+}
