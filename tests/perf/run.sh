@@ -19,9 +19,10 @@
 #         topic (still at its retention);
 #      e. the client library alone (issue 4): one Producer task, acks=1, then one Consumer;
 #   while sampling the broker's resident memory (VmRSS, and VmHWM at the end) from /proc.
-# Before each produce run the script runs `sync`, so every run starts with no dirty pages: otherwise a
-# run inherits the previous one's writeback and the kernel throttles the broker's writes to the disk's
-# speed (a 10 s run at 400 MB/s leaves 4 GB dirty, past vm.dirty_ratio on a 24 GB machine).
+# Before each run the script runs `sync`, so every run starts with no dirty pages: otherwise a run
+# inherits the previous one's writeback, and the kernel throttles the broker's writes to the disk's
+# speed (a 10 s run at 400 MB/s leaves 4 GB dirty, past vm.dirty_ratio on a 24 GB machine) or, for
+# the consume row, the flusher threads take CPU and disk from the reads.
 # Then prints each Sluice figure with its ratio to its limit, and optionally writes a JSON and/or a
 # markdown summary.
 #
@@ -150,7 +151,7 @@ log "sluiced (pid $BROKER_PID) on $ADDR"
 ) &
 PIDS+=("$!")
 
-settle() { # write back dirty pages, so a produce run is not throttled by the previous run's writeback
+settle() { # write back dirty pages: a produce run is not throttled by the previous run's writeback, a consume run does not share the disk and cores with it
   local t0=$SECONDS
   sync
   log "sync took $((SECONDS - t0)) s"
@@ -160,7 +161,7 @@ bench() { # name, then sluice bench arguments; keeps the JSON even when the run 
   local name=$1; shift
   local i
   for i in $(seq "$REPEAT"); do
-    if [ "$1" = produce ] || [ "$1" = e2e ]; then settle; fi
+    settle
     log "sluice bench $* (run $i of $REPEAT)"
     if ! "$BIN/sluice" --brokers "$ADDR" bench "$@" --json > "$WORK/$name.$i.json" 2> "$WORK/$name.err"; then
       echo "run.sh: $name reported failures or could not run:" >&2
