@@ -98,6 +98,16 @@ if [ "$BUILD" = 1 ]; then
 fi
 [ -x "$BIN/sluiced" ] && [ -x "$BIN/sluice" ] || { echo "run.sh: no release binaries in $BIN" >&2; exit 1; }
 
+# A topic at its retention holds up to 2 x (2 GiB retained + a 1 GiB active segment + a 1 GiB
+# spare) = 8 GiB, plus fio's 1 GiB: a fuller disk fails the produce rows with KAFKA_STORAGE_ERROR
+# (no space left), which reads like a broker fault.
+NEED_GIB=12
+FREE_GIB=$(df -P -k "$WORK" | awk 'NR==2 {print int($4 / 1048576)}')
+if [ "${FREE_GIB:-0}" -lt "$NEED_GIB" ]; then
+  echo "run.sh: $WORK has ${FREE_GIB} GiB free; the suite needs $NEED_GIB GiB (use --dir DIR)" >&2
+  exit 1
+fi
+
 echo '{}' > "$WORK/iperf.json"
 echo '{}' > "$WORK/fio.json"
 if [ "$BASELINES" = 1 ]; then
