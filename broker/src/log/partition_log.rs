@@ -180,7 +180,8 @@ impl EpochsFile {
 
 impl SyncPlan {
     /// fsyncs the planned files (in order, sealed segments first), then the directory, then writes
-    /// the pending producer snapshot and recovery-point checkpoint.
+    /// the pending leader-epoch checkpoint, the pending producer snapshot (pruning older ones) and
+    /// the recovery-point checkpoint.
     pub fn execute(&self) -> io::Result<()> {
         for (i, f) in self.files.iter().enumerate() {
             if i < self.sealed {
