@@ -205,10 +205,9 @@ impl SyncPlan {
         self.epochs.write_pending()?;
         let cp = |e: checkpoint::CheckpointError| io::Error::other(e.to_string());
         if let Some((name, bytes)) = &self.snapshot {
-            write_atomic_in(&*self.checkpoint_dir, name, bytes).map_err(cp)?;
-            // Here, off the log's lock: removing a file frees its blocks, which on a `discard`
-            // mount waits on the device (36 ms seen on a worker thread).
-            prune_snapshots(&*self.checkpoint_dir);
+            // Here, off the log's lock: pruning removes files, which frees blocks, and on a
+            // `discard` mount that waits on the device (36 ms seen on a worker thread).
+            write_snapshot(&*self.checkpoint_dir, name, bytes).map_err(cp)?;
         }
         if self.checkpoint {
             self.offsets.write(None, Some(self.upto))?;
@@ -217,10 +216,17 @@ impl SyncPlan {
     }
 }
 
-/// Removes all but the newest [`SNAPSHOTS_KEPT`] producer snapshots in `dir`. Only writing a
-/// snapshot can leave more of them, so whatever writes one calls this after it.
-fn prune_snapshots(dir: &dyn Directory) {
-    let Ok(names) = dir.list() else { return };
+/// Writes the producer snapshot `name`, then removes all but the newest [`SNAPSHOTS_KEPT`]
+/// snapshots in `dir` (only writing one can leave more of them).
+fn write_snapshot(
+    dir: &dyn Directory,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), checkpoint::CheckpointError> {
+    write_atomic_in(dir, name, bytes)?;
+    let Ok(names) = dir.list() else {
+        return Ok(());
+    };
     let mut snaps: Vec<&String> = names
         .iter()
         .filter(|n| n.ends_with(SNAPSHOT_SUFFIX))
@@ -231,6 +237,7 @@ fn prune_snapshots(dir: &dyn Directory) {
             let _ = dir.remove(n);
         }
     }
+    Ok(())
 }
 
 /// The synchronous core of a partition log (see the module doc).
@@ -951,13 +958,12 @@ impl PartitionLog {
         self.complete_sync(&plan);
         let end = self.log_end_offset();
         let cp = |e: checkpoint::CheckpointError| LogError::from(io::Error::other(e.to_string()));
-        write_atomic_in(
+        write_snapshot(
             &*dir,
             &file_name(end, SNAPSHOT_SUFFIX),
             &self.producers.encode(),
         )
         .map_err(cp)?;
-        prune_snapshots(&*dir);
         self.write_offsets_checkpoint(end)?;
         write_atomic_in(&*dir, CLEAN_SHUTDOWN_MARKER, &end.to_be_bytes()).map_err(cp)?;
         Ok(())

@@ -151,6 +151,18 @@ pub struct FileStorage {
     pad_to_block: bool,
 }
 
+/// `len` bytes from `pos` as the `off_t` pair the file syscalls take; `InvalidInput` when either
+/// does not fit.
+fn file_range(pos: u64, len: u64) -> io::Result<(libc::off_t, libc::off_t)> {
+    match (libc::off_t::try_from(pos), libc::off_t::try_from(len)) {
+        (Ok(offset), Ok(len)) => Ok((offset, len)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "file range too large",
+        )),
+    }
+}
+
 /// The zeros an append to a reused file ends with (see [`FileStorage::open_reused`]).
 static BLOCK_PAD: [u8; WRITE_BLOCK_BYTES as usize] = [0; WRITE_BLOCK_BYTES as usize];
 
@@ -172,14 +184,10 @@ impl FileStorage {
         })
     }
 
-    /// Creates `path` as a new file (one already there is removed first, never rewritten in
-    /// place: a reader may have it mapped) and writes `bufs` into it, reserving no blocks: see
+    /// Creates `path`, which must not exist (a file is never rewritten in place: a reader may
+    /// have it mapped), and writes `bufs` into it, reserving no blocks: see
     /// [`Directory::write_file`]. Later appends reserve none either.
     pub fn create_written(path: &Path, bufs: &[IoSlice<'_>]) -> io::Result<FileStorage> {
-        match fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -282,15 +290,7 @@ impl FileStorage {
     /// `FALLOC_FL_KEEP_SIZE`).
     fn reserve_blocks(&self, from: u64, to: u64) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        let (Ok(offset), Ok(len)) = (
-            libc::off_t::try_from(from),
-            libc::off_t::try_from(to.saturating_sub(from)),
-        ) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "reservation too large",
-            ));
-        };
+        let (offset, len) = file_range(from, to.saturating_sub(from))?;
         // SAFETY: fallocate on a descriptor owned by `self.file`, with in-range arguments; it
         // touches no memory of ours.
         let r = unsafe {
@@ -479,12 +479,7 @@ impl Storage for FileStorage {
 
     fn drop_cached(&self, pos: u64, len: u64) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        let (Ok(offset), Ok(len)) = (libc::off_t::try_from(pos), libc::off_t::try_from(len)) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "range too large",
-            ));
-        };
+        let (offset, len) = file_range(pos, len)?;
         // SAFETY: posix_fadvise on a descriptor owned by `self.file`, with in-range arguments; it
         // touches no memory of ours. DONTNEED only drops clean cached pages of the range.
         let r = unsafe {
@@ -571,6 +566,7 @@ impl Directory for FileDirectory {
     }
 
     fn write_file(&self, name: &str, bufs: &[IoSlice<'_>]) -> io::Result<Arc<dyn Storage>> {
+        self.remove(name)?;
         Ok(Arc::new(FileStorage::create_written(
             &self.path.join(name),
             bufs,
