@@ -386,7 +386,7 @@ mod tests {
     }
 
     fn sync(log: &mut PartitionLog) {
-        let plan = log.begin_sync(0);
+        let mut plan = log.begin_sync(0);
         plan.execute().unwrap();
         log.complete_sync(&plan);
     }

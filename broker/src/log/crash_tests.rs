@@ -13,7 +13,10 @@
 //!   garbage that the recovery point then vouched for;
 //! - a crash losing data below a checkpointed log start restarted the log at 0, hiding new records
 //!   behind the old log start;
-//! - a segment dropped by recovery came back after the next crash over reused offsets.
+//! - a segment dropped by recovery came back after the next crash over reused offsets;
+//! - a seal's new time index file, lost to a crash before its fsync while the segment was below
+//!   the recovery point (after a clean restart), was trusted empty: the segment had no largest
+//!   timestamp, so time retention would never have deleted it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use crate::log::error::LogError;
 use crate::log::mem_storage::{MemDirectory, Rng};
 use crate::log::partition_log::PartitionLog;
 use crate::log::recovery::open;
+use crate::log::segment::IndexFiles;
 use crate::log::spare::{SpareBudget, SPARE_SUFFIX};
 use crate::log::storage::Directory;
 
@@ -47,6 +51,9 @@ enum Op {
     /// Retention keeping the oldest removed segment's file as a spare, which the next roll
     /// reuses (its old bytes stay past the new data): move the log start as `Retain`.
     RetainKeepingSpare(u16),
+    /// The active segment's index files created ahead of its seal, as the broker does in the
+    /// background once the segment is half full (here at any size).
+    PrepareIndexFiles,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -59,6 +66,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u16..1000).prop_map(Op::Truncate),
         1 => (0u16..1000).prop_map(Op::Retain),
         1 => (0u16..1000).prop_map(Op::RetainKeepingSpare),
+        1 => Just(Op::PrepareIndexFiles),
     ]
 }
 
@@ -109,8 +117,15 @@ fn expected_epochs(written: &[(i64, i64, Vec<u8>, i32)]) -> Vec<(i32, i64)> {
     out
 }
 
+/// Every non-empty segment has the max timestamp of its batches (all written at 1000 or later):
+/// an index file left empty would lose it, and time retention would then never delete it.
+fn every_segment_knows_its_max_timestamp(log: &PartitionLog) -> bool {
+    log.segments()
+        .all(|s| s.size() == 0 || s.max_timestamp() >= 1000)
+}
+
 fn sync(log: &mut PartitionLog) {
-    let plan = log.begin_sync(0);
+    let mut plan = log.begin_sync(0);
     plan.execute().unwrap();
     log.complete_sync(&plan);
 }
@@ -166,6 +181,7 @@ proptest! {
                     }
                     written.truncate(got.len());
                     synced = written.len();
+                    prop_assert!(every_segment_knows_its_max_timestamp(&log));
                     if let Some((o, n, _, _)) = written.last() {
                         prop_assert_eq!(log.log_end_offset(), o + n);
                         // Epochs past the recovery point come back from the batches; those
@@ -199,11 +215,16 @@ proptest! {
                     prop_assert_eq!(log.log_end_offset(), expected_end);
                     prop_assert_eq!(all_batches(&log).len(), written.len());
                 }
+                Op::PrepareIndexFiles => {
+                    let base = log.active().base_offset();
+                    log.add_index_files(IndexFiles::create(&*d, base).ok());
+                }
                 Op::CleanRestart => {
                     log.close(0).unwrap();
                     drop(log);
                     log = open_with_spares(&d, &budget);
                     prop_assert_eq!(all_batches(&log).len(), written.len());
+                    prop_assert!(every_segment_knows_its_max_timestamp(&log));
                     if !written.is_empty() {
                         prop_assert_eq!(log.leader_epochs().entries(), &expected_epochs(&written)[..]);
                     }

@@ -34,6 +34,7 @@ use crate::log::limits::WRITEBACK_CHUNK_BYTES;
 use crate::log::partition_log::{AppendInfo, PartitionLog};
 use crate::log::read::{ReadOutcome, ReadPlan, ReadResult, SendChunk};
 use crate::log::recycle::PageRecycler;
+use crate::log::segment::IndexFiles;
 use crate::log::storage::{Directory, Storage};
 
 /// The active segment's file when it has gathered [`WRITEBACK_CHUNK_BYTES`] of dirty data.
@@ -195,22 +196,25 @@ impl Partition {
     ) -> LogResult<AppendInfo> {
         self.make_room(bytes);
         let now = self.clock.now_ms();
-        let (info, policy, flush_due, dirty, next) = self.with_log(|log| {
+        let (info, policy, flush_due, dirty, next, index_files) = self.with_log(|log| {
             let info = append(log, now)?;
             let dirty = dirty_active(log);
             let next = log
                 .plan_next_segment(now)
                 .map(|(name, bytes)| (log.dir.clone(), name, bytes));
+            let index_files = log.plan_index_files().map(|base| (log.dir.clone(), base));
             Ok((
                 info,
                 log.config().flush_policy(),
                 log.flush_due(now),
                 dirty,
                 next,
+                index_files,
             ))
         })?;
         self.write_back(dirty);
         self.prepare_next_segment(next);
+        self.prepare_index_files(index_files);
         self.after_append(&info, policy, flush_due, durability)
             .await?;
         Ok(info)
@@ -316,6 +320,27 @@ impl Partition {
         });
     }
 
+    /// Creates the active segment's index files on the blocking pool, for its seal to write
+    /// into without a directory operation on the append path (see [`IndexFiles`]).
+    fn prepare_index_files(self: &Arc<Self>, planned: Option<(Arc<dyn Directory>, i64)>) {
+        let Some((dir, base)) = planned else { return };
+        let partition = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let files = match IndexFiles::create(&*dir, base) {
+                Ok(files) => Some(files),
+                Err(e) => {
+                    // The seal then writes its index files itself, as before.
+                    tracing::debug!(topic = %partition.topic, partition = partition.partition, error = %e, "cannot create the next seal's index files");
+                    None
+                }
+            };
+            let _ = partition.with_log(|log| {
+                log.add_index_files(files);
+                Ok(())
+            });
+        });
+    }
+
     /// Waits until everything below `target` is on disk, starting group commits as needed.
     pub async fn wait_durable(self: &Arc<Self>, target: i64) -> LogResult<()> {
         let mut rx = self.commit.subscribe();
@@ -376,7 +401,12 @@ impl Partition {
             Err(e) => Err(e),
             Ok(None) => Ok(self.with_log(|log| Ok(log.durable_offset())).unwrap_or(0)),
             Ok(Some(plan)) => {
-                match tokio::task::spawn_blocking(move || plan.execute().map(|_| plan)).await {
+                match tokio::task::spawn_blocking(move || {
+                    let mut plan = plan;
+                    plan.execute().map(|_| plan)
+                })
+                .await
+                {
                     Ok(Ok(plan)) => self.with_log(|log| {
                         log.complete_sync(&plan);
                         Ok(log.durable_offset())
@@ -658,6 +688,63 @@ mod tests {
                 target.starts_with(dir) && target.to_string_lossy().ends_with(" (deleted)")
             })
             .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_seal_writes_into_index_files_created_in_the_background() {
+        use std::os::unix::fs::MetadataExt;
+
+        use crate::log::segment::{INDEX_SUFFIX, TIME_INDEX_SUFFIX};
+        let tmp = tempfile::tempdir().unwrap();
+        let logs =
+            LogManager::open(tmp.path(), LogConfig::default(), Arc::new(SystemClock)).unwrap();
+        let props: BTreeMap<String, String> = [("segment.bytes", (16 << 20).to_string())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let partition = logs
+            .create_partition("t", 0, LogConfig::from_props(&props).unwrap())
+            .unwrap();
+        let payload = vec![7u8; 900_000];
+        let mut i = 0;
+        let mut append = || {
+            i += 1;
+            let b = Bytes::from(batch(0, 1, 1_000 + i, None, &payload));
+            let partition = Arc::clone(&partition);
+            async move { partition.append(b, 0, Durability::PageCache).await.unwrap() }
+        };
+        // Half full: the index files of the segment at 0 are created off the append path.
+        while partition.with_log(|log| Ok(log.active().size())).unwrap() < 8 << 20 {
+            append().await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while partition
+            .with_log(|log| Ok(log.index_files.is_none()))
+            .unwrap()
+        {
+            assert!(Instant::now() < deadline, "no index files were created");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let seg_dir = tmp.path().join("t-0");
+        let inode = |suffix: &str| std::fs::metadata(seg_dir.join(file_name(0, suffix))).unwrap();
+        let created = [inode(INDEX_SUFFIX), inode(TIME_INDEX_SUFFIX)];
+        assert!(created.iter().all(|m| m.len() == 0));
+        while partition
+            .with_log(|log| Ok(log.segments().count()))
+            .unwrap()
+            < 2
+        {
+            append().await;
+        }
+        // The seal wrote into those same files: no new file, no directory operation.
+        for (before, suffix) in created.iter().zip([INDEX_SUFFIX, TIME_INDEX_SUFFIX]) {
+            let after = inode(suffix);
+            assert_eq!(after.ino(), before.ino(), "{suffix} was created anew");
+            assert!(after.len() > 0, "{suffix} is empty");
+        }
+        assert!(partition
+            .with_log(|log| Ok(log.index_files.is_none()))
+            .unwrap());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,9 +20,11 @@ use crate::log::checkpoint::{self, write_atomic_in};
 use crate::log::config::{LogConfig, TimestampType};
 use crate::log::error::{LogError, LogResult};
 use crate::log::leader_epoch::LeaderEpochCache;
-use crate::log::limits::{SEGMENT_BYTES_MAX, SEGMENT_OFFSET_SPAN_MAX, SPARES_PER_PARTITION_MAX};
+use crate::log::limits::{
+    PREALLOCATE_BYTES, SEGMENT_BYTES_MAX, SEGMENT_OFFSET_SPAN_MAX, SPARES_PER_PARTITION_MAX,
+};
 use crate::log::producer_state::{ProducerState, SequenceCheck, SNAPSHOT_SUFFIX};
-use crate::log::segment::{file_name, Appended, Segment, LOG_SUFFIX};
+use crate::log::segment::{file_name, Appended, IndexFiles, Segment, LOG_SUFFIX};
 use crate::log::spare::{next_segment_due, prepared_name, spare_name, Spare, SpareBudget};
 use crate::log::storage::{Directory, Storage};
 
@@ -182,8 +184,12 @@ impl SyncPlan {
     /// fsyncs the planned files (in order, sealed segments first), then the directory, then writes
     /// the pending leader-epoch checkpoint, the pending producer snapshot (pruning older ones) and
     /// the recovery-point checkpoint.
-    pub fn execute(&self) -> io::Result<()> {
-        for (i, f) in self.files.iter().enumerate() {
+    ///
+    /// Each sealed file is let go as soon as it is done: retention may remove its segment while
+    /// the rest of the plan runs (seconds, behind the disk's writeback), and a roll reuses the
+    /// removed file as a spare only once nothing else holds it.
+    pub fn execute(&mut self) -> io::Result<()> {
+        for (i, f) in std::mem::take(&mut self.files).into_iter().enumerate() {
             if i < self.sealed {
                 // A reused file's old bytes go before the seal's fsync, as recovery trusts a
                 // sealed segment's length (until then it reads a sealed segment only up to the
@@ -192,11 +198,11 @@ impl SyncPlan {
                 f.cut_stale_tail()?;
             }
             f.sync()?;
-        }
-        // After the syncs: releasing a sealed file's reserved tail can wait on a discard, which
-        // acks=all waiters need not wait for.
-        for f in &self.files[..self.sealed] {
-            f.release_unused()?;
+            if i < self.sealed {
+                // Its reserved tail can go now that its data is durable (the release is made
+                // durable by the next sync).
+                f.release_unused()?;
+            }
         }
         if let Some(d) = &self.dir {
             d.sync()?;
@@ -281,6 +287,10 @@ pub struct PartitionLog {
     /// A file for the next segment is being prepared in the background (see
     /// [`PartitionLog::plan_next_segment`]).
     pub(crate) preparing_next: bool,
+    /// The active segment's index files, created ahead of its seal (see [`IndexFiles`]).
+    pub(crate) index_files: Option<IndexFiles>,
+    /// The active segment's index files are being created in the background.
+    pub(crate) preparing_index_files: bool,
 }
 
 /// The files of a segment removed from the log (or of an expired spare): its log file, for the
@@ -604,7 +614,9 @@ impl PartitionLog {
         }
         let sealed = active.base_offset();
         let log = active.file().clone();
-        let index_files = active.write_indexes(&*dir)?;
+        let prepared = self.index_files.take();
+        let active = self.active_mut();
+        let index_files = active.write_indexes_into(&*dir, prepared)?;
         // A reused file's old bytes are cut by the sync plan, before the seal's fsync (see
         // `SyncPlan::execute`), not here on the append path.
         self.pending_files.push((sealed, log));
@@ -764,6 +776,39 @@ impl PartitionLog {
         }
     }
 
+    /// The base offset of the active segment when its index files are due to be created ahead
+    /// of its seal (see [`IndexFiles`]): once it is half full, for a segment size past the
+    /// blocks an append reserves at a time (smaller segments seal too fast to gain). None while
+    /// they are being created, or exist.
+    pub(crate) fn plan_index_files(&mut self) -> Option<i64> {
+        let limit = self.config.segment_bytes.min(SEGMENT_BYTES_MAX);
+        let active = self.active();
+        let base = active.base_offset();
+        let due = limit > PREALLOCATE_BYTES
+            && active.size().saturating_mul(2) >= limit
+            && !active.indexes_written();
+        let have = self
+            .index_files
+            .as_ref()
+            .is_some_and(|f| f.base_offset() == base);
+        if self.preparing_index_files || !due || have {
+            return None;
+        }
+        self.preparing_index_files = true;
+        Some(base)
+    }
+
+    /// Keeps the index files created for the active segment (`None`: creating them failed) for
+    /// its seal; files for a segment no longer active are dropped (its seal wrote its own, after
+    /// removing any file of the same name).
+    pub(crate) fn add_index_files(&mut self, files: Option<IndexFiles>) {
+        self.preparing_index_files = false;
+        let active = self.active();
+        if let Some(files) = files.filter(|f| f.base_offset() == active.base_offset()) {
+            self.index_files = Some(files);
+        }
+    }
+
     /// Lets this log keep spare segment files under `budget` (see [`crate::log::spare`]).
     pub fn enable_spares(&mut self, budget: Arc<SpareBudget>) {
         self.spare_budget = Some(budget);
@@ -876,6 +921,8 @@ impl PartitionLog {
             self.write_offsets_checkpoint(new_end)?;
         }
         self.synced_offset = self.synced_offset.min(new_end);
+        // Index files created for the active segment may be removed with it below.
+        self.index_files = None;
         let dir = self.dir.clone();
         let first = self.first_base();
         let doomed: Vec<i64> = self
@@ -949,11 +996,12 @@ impl PartitionLog {
         let base = active.base_offset();
         // A reused file's old bytes go: after a clean shutdown recovery trusts every length.
         active.file().cut_stale_tail()?;
-        let files = active.write_indexes(&*dir)?;
+        let prepared = self.index_files.take();
+        let files = self.active_mut().write_indexes_into(&*dir, prepared)?;
         self.pending_files
             .extend(files.into_iter().map(|f| (base, f)));
         self.dir_dirty = true;
-        let plan = self.begin_sync(now_ms);
+        let mut plan = self.begin_sync(now_ms);
         plan.execute()?;
         self.complete_sync(&plan);
         let end = self.log_end_offset();

@@ -351,6 +351,8 @@ fn open_inner(
         spares: VecDeque::new(),
         spare_budget: None,
         preparing_next: false,
+        index_files: None,
+        preparing_index_files: false,
     };
     if log.leader_epochs != epochs_on_disk || !dir.exists(LEADER_EPOCH_CHECKPOINT)? {
         log.write_leader_epochs()?;
@@ -473,7 +475,7 @@ mod tests {
                 log.close(0).unwrap();
             } else {
                 // Synced, so the recovery point covers the sealed segments.
-                let plan = log.begin_sync(0);
+                let mut plan = log.begin_sync(0);
                 plan.execute().unwrap();
                 log.complete_sync(&plan);
             }

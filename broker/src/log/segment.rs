@@ -65,6 +65,38 @@ impl Appended {
     }
 }
 
+/// A segment's two index files, created empty while it is still active, off the append path
+/// (see [`crate::log::partition::Partition`]), for its seal to write into.
+///
+/// Why: a seal happens on the append path, under the log's lock, and writing an index file anew
+/// there (removing any old one, creating the new one) waits on the partition directory's block
+/// whenever a group commit is writing that block to disk (its `fsync` of the directory). Behind
+/// the disk's writeback that wait was 90 ms and more (off-CPU stacks of the tokio workers in
+/// `__ext4_find_entry`, 2026-12-07). Writing into a file already created touches no directory.
+#[derive(Debug)]
+pub(crate) struct IndexFiles {
+    base_offset: i64,
+    offset: Arc<dyn Storage>,
+    time: Arc<dyn Storage>,
+}
+
+impl IndexFiles {
+    /// Creates `<base>.index` and `<base>.timeindex`, empty; fails, touching neither, when either
+    /// exists (a seal that came first wrote them).
+    pub(crate) fn create(dir: &dyn Directory, base_offset: i64) -> io::Result<IndexFiles> {
+        Ok(IndexFiles {
+            base_offset,
+            offset: dir.create_new(&file_name(base_offset, INDEX_SUFFIX))?,
+            time: dir.create_new(&file_name(base_offset, TIME_INDEX_SUFFIX))?,
+        })
+    }
+
+    /// The base offset of the segment the files are for.
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+}
+
 /// One segment of a partition log.
 #[derive(Debug)]
 pub struct Segment {
@@ -186,7 +218,7 @@ impl Segment {
             if !entry_ok {
                 return Segment::rebuild(seg, end_offset);
             }
-            let mut next = off;
+            let (mut next, mut tail_max_timestamp) = (off, -1);
             let end = scan_until(
                 &*seg.log,
                 u64::from(pos),
@@ -195,6 +227,7 @@ impl Segment {
                 end_offset,
                 |_, h| {
                     next = h.last_offset() + 1;
+                    tail_max_timestamp = tail_max_timestamp.max(h.max_timestamp);
                 },
             )?;
             let ScanEnd::Clean { end: data_end } = end else {
@@ -203,7 +236,14 @@ impl Segment {
             };
             seg.next_offset = next.max(base_offset);
             seg.bytes_since_index_entry = data_end - u64::from(pos);
-            match seg.load_time_index(dir)? {
+            // A seal's time index ends with the segment's largest timestamp. One that lacks the
+            // batches' own (a seal's new file cut short or left empty by a crash before its fsync,
+            // while the segment was already below the recovery point after a clean restart)
+            // would make time retention delete the segment early, or never: rebuild instead.
+            let time_index = seg
+                .load_time_index(dir)?
+                .filter(|t| t.max_timestamp().unwrap_or(-1) >= tail_max_timestamp);
+            match time_index {
                 Some(t) => {
                     seg.time_index = t;
                     seg.max_timestamp = seg.time_index.max_timestamp().unwrap_or(-1);
@@ -458,19 +498,52 @@ impl Segment {
         dir: &dyn Directory,
         extra: &str,
     ) -> io::Result<Vec<Arc<dyn Storage>>> {
+        let base = self.base_offset;
+        self.write_indexes_with(|suffix, bytes| {
+            let name = format!("{}{extra}", file_name(base, suffix));
+            dir.write_file(&name, &[IoSlice::new(bytes)])
+        })
+    }
+
+    /// [`Segment::write_indexes`] into `prepared`, when those are this segment's empty index
+    /// files: written without a directory operation (see [`IndexFiles`]). Otherwise as
+    /// [`Segment::write_indexes`].
+    pub(crate) fn write_indexes_into(
+        &mut self,
+        dir: &dyn Directory,
+        prepared: Option<IndexFiles>,
+    ) -> io::Result<Vec<Arc<dyn Storage>>> {
+        let usable = |f: &IndexFiles| {
+            f.base_offset == self.base_offset && f.offset.is_empty() && f.time.is_empty()
+        };
+        let Some(files) = prepared.filter(usable) else {
+            return self.write_indexes(dir);
+        };
+        self.write_indexes_with(|suffix, bytes| {
+            let file = if suffix == INDEX_SUFFIX {
+                &files.offset
+            } else {
+                &files.time
+            };
+            file.append(&[IoSlice::new(bytes)])?;
+            Ok(Arc::clone(file))
+        })
+    }
+
+    /// Adds the final time index entry, then writes each index's bytes with `write(suffix, bytes)`.
+    fn write_indexes_with(
+        &mut self,
+        mut write: impl FnMut(&str, &[u8]) -> io::Result<Arc<dyn Storage>>,
+    ) -> io::Result<Vec<Arc<dyn Storage>>> {
         if self.max_timestamp >= 0 {
             self.time_index
                 .append(self.max_timestamp, self.max_timestamp_offset);
         }
-        let mut files = Vec::new();
         let time_index = self.time_index.to_bytes();
-        for (suffix, bytes) in [
-            (INDEX_SUFFIX, self.index.as_bytes()),
-            (TIME_INDEX_SUFFIX, &time_index[..]),
-        ] {
-            let name = format!("{}{extra}", file_name(self.base_offset, suffix));
-            files.push(dir.write_file(&name, &[IoSlice::new(bytes)])?);
-        }
+        let files = vec![
+            write(INDEX_SUFFIX, self.index.as_bytes())?,
+            write(TIME_INDEX_SUFFIX, &time_index)?,
+        ];
         self.indexes_written = true;
         Ok(files)
     }
@@ -567,6 +640,49 @@ mod tests {
         let h = Header::parse(b).unwrap();
         let a = Appended::of(&h, seg.size());
         seg.append(&[IoSlice::new(b)], &[a]).unwrap();
+    }
+
+    #[test]
+    fn a_seal_writes_into_index_files_created_ahead_for_it_only() {
+        let (d, elsewhere) = (MemDirectory::new(), MemDirectory::new());
+        let mut written = Segment::create(&elsewhere, 0, 1000, 100).unwrap();
+        for i in 0..20 {
+            append(&mut written, &batch(i * 2, 2, 5 + i, None, &[1; 150]));
+        }
+        let expected = written.write_indexes(&elsewhere).unwrap();
+        let mut seg = Segment::create(&d, 0, 1000, 100).unwrap();
+        for i in 0..20 {
+            append(&mut seg, &batch(i * 2, 2, 5 + i, None, &[1; 150]));
+        }
+        // Files created for another segment are not used; the seal writes its own.
+        let other = IndexFiles::create(&d, 40).unwrap();
+        assert!(
+            IndexFiles::create(&d, 40).is_err(),
+            "an existing file was replaced"
+        );
+        let prepared = IndexFiles::create(&d, 0).unwrap();
+        let (offset, time) = (prepared.offset.clone(), prepared.time.clone());
+        let files = seg.write_indexes_into(&d, Some(prepared)).unwrap();
+        assert!(Arc::ptr_eq(&files[0], &offset) && Arc::ptr_eq(&files[1], &time));
+        for (file, name, want) in [
+            (&offset, INDEX_SUFFIX, &expected[0]),
+            (&time, TIME_INDEX_SUFFIX, &expected[1]),
+        ] {
+            let want = want.read_bytes(0, want.len() as usize).unwrap();
+            assert!(!want.is_empty());
+            assert_eq!(file.read_bytes(0, file.len() as usize).unwrap(), want);
+            assert_eq!(d.contents(&file_name(0, name)).unwrap(), want.to_vec());
+        }
+        let mut later = Segment::create(&d, 100, 1000, 100).unwrap();
+        append(&mut later, &batch(100, 1, 5, None, &[1; 10]));
+        let (offset_40, time_40) = (other.offset.clone(), other.time.clone());
+        let fallback = later.write_indexes_into(&d, Some(other)).unwrap();
+        assert!(!Arc::ptr_eq(&fallback[1], &time_40));
+        assert!(offset_40.is_empty() && time_40.is_empty());
+        assert!(!d
+            .contents(&file_name(100, TIME_INDEX_SUFFIX))
+            .unwrap()
+            .is_empty());
     }
 
     proptest::proptest! {

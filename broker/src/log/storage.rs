@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! trait Storage   { read_at(pos, buf), append(bufs), truncate(len), sync(), len(), map(), as_file() }
-//! trait Directory { open(name, create), reuse(from, to), write_file(name, bufs), list(),
-//!                   rename(from, to), remove(name), sync(), path() }
+//! trait Directory { open(name, create), reuse(from, to), write_file(name, bufs), create_new(name),
+//!                   list(), rename(from, to), remove(name), sync(), path() }
 //! ```
 //!
 //! Everything the log persists goes through these two traits, so the in-memory implementation in
@@ -127,6 +127,19 @@ pub trait Directory: Send + Sync + Debug {
         let file = self.open(name, true)?;
         file.append(bufs)?;
         Ok(file)
+    }
+
+    /// Creates `name` as a new, empty file to be written whole later (it reserves no blocks, as
+    /// [`Directory::write_file`]); `AlreadyExists` when a file of that name exists, which is left
+    /// untouched.
+    fn create_new(&self, name: &str) -> io::Result<Arc<dyn Storage>> {
+        if self.exists(name)? {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                name.to_string(),
+            ));
+        }
+        self.open(name, true)
     }
 }
 
@@ -286,26 +299,25 @@ impl FileStorage {
         }
     }
 
-    /// Reserves the blocks of bytes `from..to` without changing the length (`fallocate` with
-    /// `FALLOC_FL_KEEP_SIZE`).
+    /// Reserves the blocks of bytes `from..to` without changing the length (see
+    /// [`reserve_blocks`]).
     fn reserve_blocks(&self, from: u64, to: u64) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let (offset, len) = file_range(from, to.saturating_sub(from))?;
-        // SAFETY: fallocate on a descriptor owned by `self.file`, with in-range arguments; it
-        // touches no memory of ours.
-        let r = unsafe {
-            libc::fallocate(
-                self.file.as_raw_fd(),
-                libc::FALLOC_FL_KEEP_SIZE,
-                offset,
-                len,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        reserve_blocks(&self.file, from, to)
     }
+}
+
+/// Reserves the blocks of bytes `from..to` of `file` without changing its length (`fallocate`
+/// with `FALLOC_FL_KEEP_SIZE`).
+pub(crate) fn reserve_blocks(file: &File, from: u64, to: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (offset, len) = file_range(from, to.saturating_sub(from))?;
+    // SAFETY: fallocate on a descriptor `file` owns, with in-range arguments; it touches no
+    // memory of ours.
+    let r = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl Storage for FileStorage {
@@ -570,6 +582,13 @@ impl Directory for FileDirectory {
         Ok(Arc::new(FileStorage::create_written(
             &self.path.join(name),
             bufs,
+        )?))
+    }
+
+    fn create_new(&self, name: &str) -> io::Result<Arc<dyn Storage>> {
+        Ok(Arc::new(FileStorage::create_written(
+            &self.path.join(name),
+            &[],
         )?))
     }
 }
