@@ -217,7 +217,7 @@ proptest! {
                 }
                 Op::PrepareIndexFiles => {
                     let base = log.active().base_offset();
-                    log.add_index_files(IndexFiles::create(&*d, base).ok());
+                    prop_assert!(log.add_index_files(IndexFiles::create(&*d, base).ok()).is_none());
                 }
                 Op::CleanRestart => {
                     log.close(0).unwrap();

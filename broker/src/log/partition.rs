@@ -334,10 +334,10 @@ impl Partition {
                     None
                 }
             };
-            let _ = partition.with_log(|log| {
-                log.add_index_files(files);
-                Ok(())
-            });
+            let orphans = partition.with_log(|log| Ok(log.add_index_files(files)));
+            if let Ok(Some(orphans)) = orphans {
+                orphans.remove(&*dir);
+            }
         });
     }
 

@@ -799,14 +799,18 @@ impl PartitionLog {
     }
 
     /// Keeps the index files created for the active segment (`None`: creating them failed) for
-    /// its seal; files for a segment no longer active are dropped (its seal wrote its own, after
-    /// removing any file of the same name).
-    pub(crate) fn add_index_files(&mut self, files: Option<IndexFiles>) {
+    /// its seal. Files for a segment no longer active are dropped: its seal wrote its own, after
+    /// removing any file of the same name. Returns the files to remove: those created after
+    /// their segment left the log (a creation that waited through a seal and a retention).
+    pub(crate) fn add_index_files(&mut self, files: Option<IndexFiles>) -> Option<IndexFiles> {
         self.preparing_index_files = false;
-        let active = self.active();
-        if let Some(files) = files.filter(|f| f.base_offset() == active.base_offset()) {
+        let files = files?;
+        let base = files.base_offset();
+        if base == self.active().base_offset() {
             self.index_files = Some(files);
+            return None;
         }
+        (!self.segments.contains_key(&base)).then_some(files)
     }
 
     /// Lets this log keep spare segment files under `budget` (see [`crate::log::spare`]).

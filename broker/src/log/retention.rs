@@ -406,6 +406,41 @@ mod tests {
     }
 
     #[test]
+    fn index_files_created_for_a_segment_retention_removed_are_handed_back_for_removal() {
+        use crate::log::segment::{file_name, IndexFiles, INDEX_SUFFIX};
+        use crate::log::storage::Directory;
+        let d = Arc::new(MemDirectory::new());
+        let mut log = open(
+            d.clone(),
+            config(&[("retention.bytes", "2500"), ("retention.ms", "-1")]),
+            0,
+        )
+        .unwrap();
+        for _ in 0..30 {
+            log.append_leader(&Bytes::from(batch(0, 1, 5, None, &[1; 200])), 0, 0)
+                .unwrap();
+        }
+        log.apply_retention(0).unwrap();
+        let gone = 0;
+        assert!(log.log_start_offset() > gone);
+        assert!(!d.exists(&file_name(gone, INDEX_SUFFIX)).unwrap());
+        // A creation that finished after its segment was sealed and removed.
+        let late = IndexFiles::create(&*d, gone).unwrap();
+        let orphans = log.add_index_files(Some(late)).expect("not handed back");
+        orphans.remove(&*d);
+        assert!(!d.exists(&file_name(gone, INDEX_SUFFIX)).unwrap());
+        assert!(log.index_files.is_none());
+        // The active segment's are kept for its seal.
+        let base = log.active().base_offset();
+        let ahead = IndexFiles::create(&*d, base).unwrap();
+        assert!(log.add_index_files(Some(ahead)).is_none());
+        assert_eq!(
+            log.index_files.as_ref().map(|f| f.base_offset()),
+            Some(base)
+        );
+    }
+
+    #[test]
     fn size_retention_keeps_the_newest_bytes() {
         let d = Arc::new(MemDirectory::new());
         let mut log = open(

@@ -95,6 +95,16 @@ impl IndexFiles {
     pub(crate) fn base_offset(&self) -> i64 {
         self.base_offset
     }
+
+    /// Removes both files (left by a segment that is gone; recovery would drop them too).
+    pub(crate) fn remove(self, dir: &dyn Directory) {
+        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let name = file_name(self.base_offset, suffix);
+            if let Err(e) = dir.remove(&name) {
+                tracing::debug!(dir = %dir.path().display(), file = %name, error = %e, "cannot remove an unused index file");
+            }
+        }
+    }
 }
 
 /// One segment of a partition log.
