@@ -81,8 +81,9 @@ pub(crate) struct IndexFiles {
 }
 
 impl IndexFiles {
-    /// Creates `<base>.index` and `<base>.timeindex`, empty; fails, touching neither, when either
-    /// exists (a seal that came first wrote them).
+    /// Creates `<base>.index` and `<base>.timeindex`, empty; fails when either exists (a seal
+    /// that came first wrote them), never replacing a file. An `.index` created before the
+    /// `.timeindex` failed is left: a seal writing its own files replaces it.
     pub(crate) fn create(dir: &dyn Directory, base_offset: i64) -> io::Result<IndexFiles> {
         Ok(IndexFiles {
             base_offset,
