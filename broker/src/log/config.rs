@@ -338,6 +338,11 @@ impl LogConfig {
         m
     }
 
+    /// The most bytes a segment may hold: `segment.bytes`, at most [`SEGMENT_BYTES_MAX`].
+    pub fn segment_limit(&self) -> u64 {
+        self.segment_bytes.min(SEGMENT_BYTES_MAX)
+    }
+
     /// Offset index entries per segment.
     pub fn index_entries_max(&self) -> usize {
         (self.segment_index_bytes / crate::log::offset_index::ENTRY_BYTES as u64).max(1) as usize

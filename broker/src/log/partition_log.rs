@@ -20,12 +20,12 @@ use crate::log::checkpoint::{self, write_atomic_in};
 use crate::log::config::{LogConfig, TimestampType};
 use crate::log::error::{LogError, LogResult};
 use crate::log::leader_epoch::LeaderEpochCache;
-use crate::log::limits::{
-    PREALLOCATE_BYTES, SEGMENT_BYTES_MAX, SEGMENT_OFFSET_SPAN_MAX, SPARES_PER_PARTITION_MAX,
-};
+use crate::log::limits::{SEGMENT_OFFSET_SPAN_MAX, SPARES_PER_PARTITION_MAX};
 use crate::log::producer_state::{ProducerState, SequenceCheck, SNAPSHOT_SUFFIX};
 use crate::log::segment::{file_name, Appended, IndexFiles, Segment, LOG_SUFFIX};
-use crate::log::spare::{next_segment_due, prepared_name, spare_name, Spare, SpareBudget};
+use crate::log::spare::{
+    large_and_half_full, next_segment_due, prepared_name, spare_name, Spare, SpareBudget,
+};
 use crate::log::storage::{Directory, Storage};
 
 /// Small file holding (log start offset i64, recovery point i64).
@@ -589,7 +589,7 @@ impl PartitionLog {
         if seg.size() == 0 {
             return Ok(false);
         }
-        let limit = self.config.segment_bytes.min(SEGMENT_BYTES_MAX);
+        let limit = self.config.segment_limit();
         let full = seg.size() + bytes > limit;
         let aged = match seg.first_batch_timestamp() {
             Some(t) if t >= 0 && first_ts >= 0 => first_ts - t > self.config.segment_ms,
@@ -740,7 +740,7 @@ impl PartitionLog {
         if self.preparing_next || !self.spares.is_empty() {
             return None;
         }
-        let limit = self.config.segment_bytes.min(SEGMENT_BYTES_MAX);
+        let limit = self.config.segment_limit();
         let (size, base) = (self.active().size(), self.active().base_offset());
         let elapsed_ms = now_ms - self.active_created_ms;
         if !next_segment_due(size, limit, elapsed_ms) || !budget.has_room(limit) {
@@ -777,15 +777,12 @@ impl PartitionLog {
     }
 
     /// The base offset of the active segment when its index files are due to be created ahead
-    /// of its seal (see [`IndexFiles`]): once it is half full, for a segment size past the
-    /// blocks an append reserves at a time (smaller segments seal too fast to gain). None while
-    /// they are being created, or exist.
+    /// of its seal (see [`IndexFiles`]): once it is half full ([`large_and_half_full`]). None
+    /// while they are being created, or exist.
     pub(crate) fn plan_index_files(&mut self) -> Option<i64> {
-        let limit = self.config.segment_bytes.min(SEGMENT_BYTES_MAX);
         let active = self.active();
         let base = active.base_offset();
-        let due = limit > PREALLOCATE_BYTES
-            && active.size().saturating_mul(2) >= limit
+        let due = large_and_half_full(active.size(), self.config.segment_limit())
             && !active.indexes_written();
         let have = self
             .index_files

@@ -15,7 +15,6 @@
 use std::sync::Arc;
 
 use crate::log::error::{LogError, LogResult};
-use crate::log::limits::SEGMENT_BYTES_MAX;
 use crate::log::partition_log::{OffsetsFile, PartitionLog};
 use crate::log::segment::remove_segment_files;
 use crate::log::storage::{reserve_blocks, Directory};
@@ -158,7 +157,7 @@ impl PartitionLog {
             };
             let kept = spare_at.is_some_and(|now_ms| i == 0 && self.keep_as_spare(&seg, now_ms));
             if kept {
-                let bytes = self.config.segment_bytes.min(SEGMENT_BYTES_MAX);
+                let bytes = self.config.segment_limit();
                 let own = seg.file().as_file().and_then(|f| f.try_clone().ok());
                 spare = own.map(|file| (file, bytes));
             } else {
@@ -202,6 +201,22 @@ mod tests {
             .collect();
         p.insert("segment.bytes".into(), "1000".into());
         LogConfig::from_props(&p).unwrap()
+    }
+
+    /// A log of 1000-byte segments keeping 2500 bytes by size, holding `batches` batches of 200
+    /// bytes of `fill` (retention not yet applied).
+    fn size_retained_log(
+        d: Arc<MemDirectory>,
+        batches: usize,
+        fill: u8,
+    ) -> crate::log::partition_log::PartitionLog {
+        let cfg = config(&[("retention.bytes", "2500"), ("retention.ms", "-1")]);
+        let mut log = open(d, cfg, 0).unwrap();
+        for _ in 0..batches {
+            log.append_leader(&Bytes::from(batch(0, 1, 5, None, &[fill; 200])), 0, 0)
+                .unwrap();
+        }
+        log
     }
 
     #[test]
@@ -410,16 +425,7 @@ mod tests {
         use crate::log::segment::{file_name, IndexFiles, INDEX_SUFFIX};
         use crate::log::storage::Directory;
         let d = Arc::new(MemDirectory::new());
-        let mut log = open(
-            d.clone(),
-            config(&[("retention.bytes", "2500"), ("retention.ms", "-1")]),
-            0,
-        )
-        .unwrap();
-        for _ in 0..30 {
-            log.append_leader(&Bytes::from(batch(0, 1, 5, None, &[1; 200])), 0, 0)
-                .unwrap();
-        }
+        let mut log = size_retained_log(d.clone(), 30, 1);
         log.apply_retention(0).unwrap();
         let gone = 0;
         assert!(log.log_start_offset() > gone);
@@ -442,17 +448,7 @@ mod tests {
 
     #[test]
     fn size_retention_keeps_the_newest_bytes() {
-        let d = Arc::new(MemDirectory::new());
-        let mut log = open(
-            d,
-            config(&[("retention.bytes", "2500"), ("retention.ms", "-1")]),
-            0,
-        )
-        .unwrap();
-        for _ in 0..40 {
-            log.append_leader(&Bytes::from(batch(0, 1, 5, None, &[0; 200])), 0, 0)
-                .unwrap();
-        }
+        let mut log = size_retained_log(Arc::new(MemDirectory::new()), 40, 0);
         log.apply_retention(0).unwrap();
         assert!(log.size_bytes() <= 2500 + 1000);
         assert!(log.size_bytes() >= 2500 - 1000);

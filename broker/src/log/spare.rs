@@ -171,6 +171,13 @@ pub(crate) fn prepared_name(active_log_name: &str) -> String {
     format!("{active_log_name}.next{SPARE_SUFFIX}")
 }
 
+/// Whether an active segment holding `size` of at most `limit` bytes is half full, for a limit
+/// past [`PREALLOCATE_BYTES`]: the point where work for its seal is done ahead, off the append
+/// path (the next segment's file, the index files). Smaller segments seal too fast to gain.
+pub(crate) fn large_and_half_full(size: u64, limit: u64) -> bool {
+    limit > PREALLOCATE_BYTES && size > 0 && size.saturating_mul(2) >= limit
+}
+
 /// Whether a partition whose active segment holds `size` of at most `limit` bytes, started
 /// `elapsed_ms` ago, should have the next segment's file prepared now: it is half full, and at
 /// its pace it fills within [`SPARE_HOLD_MS`], so the prepared file is used before it expires.
@@ -178,7 +185,7 @@ pub(crate) fn prepared_name(active_log_name: &str) -> String {
 /// blocks in one step as it starts, and the stalls preparing avoids are the repeated reservations
 /// of large segments, one per block group they cross.
 pub(crate) fn next_segment_due(size: u64, limit: u64, elapsed_ms: i64) -> bool {
-    if limit <= PREALLOCATE_BYTES || size == 0 || size.saturating_mul(2) < limit {
+    if !large_and_half_full(size, limit) {
         return false;
     }
     let elapsed_ms = elapsed_ms.max(1) as u128;
