@@ -180,3 +180,58 @@ async fn a_held_call_does_not_delay_other_calls_to_the_same_peer() {
     ));
     server.abort();
 }
+
+/// Answers every heartbeat with a fixed value.
+struct FixedHandler(bool);
+
+impl transport::PeerHandler for FixedHandler {
+    fn handle(&self, _req: PeerRequest) -> transport::BoxFuture<'_, (PeerResponse, Vec<Bytes>)> {
+        Box::pin(async move { (PeerResponse::Heartbeat(self.0), Vec::new()) })
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_server_closes_the_connections_it_accepted() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let old = tokio::spawn(transport::serve(
+        listener,
+        std::sync::Arc::new(FixedHandler(true)),
+    ));
+    let client = transport::PeerClient::new(addr.to_string());
+    let heartbeat = || {
+        client.call(PeerRequest::Heartbeat {
+            id: 1,
+            incarnation: 0,
+        })
+    };
+    // The pool now holds a connection the old server accepted.
+    assert!(matches!(
+        heartbeat().await,
+        Ok((PeerResponse::Heartbeat(true), _))
+    ));
+    old.abort();
+    let _ = old.await;
+    // A new server on the same port, as a node restarted in the same process.
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let new = tokio::spawn(transport::serve(
+        listener,
+        std::sync::Arc::new(FixedHandler(false)),
+    ));
+    // The pooled connection is dead (the call fails and drops it) or already known closed; either
+    // way no answer comes from the stopped server, and the next call reaches the new one.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match heartbeat().await {
+            Ok((PeerResponse::Heartbeat(answer), _)) => {
+                assert!(!answer, "answered by the stopped server");
+                break;
+            }
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "no answer from the new server: {other:?}"
+            ),
+        }
+    }
+    new.abort();
+}

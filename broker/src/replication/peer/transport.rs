@@ -75,15 +75,27 @@ impl PeerHandler for RaftHandler {
 }
 
 /// Accepts peer connections forever, one task per connection, requests answered in order.
+///
+/// The connection tasks belong to this future: dropping or aborting it (a node stopping) closes
+/// every connection it accepted. Otherwise a stopped node would go on answering its peers' pooled
+/// connections with its stopped Raft and its stale state, and a node restarted in the same
+/// process on the same port would not hear them: heartbeats lost (the peers fenced), proposals
+/// refused.
 pub async fn serve(listener: TcpListener, handler: Arc<dyn PeerHandler>) -> std::io::Result<()> {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, remote) = listener.accept().await?;
-        let handler = handler.clone();
-        tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, handler).await {
-                tracing::debug!(%remote, error = %e, "peer connection closed");
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, remote) = accepted?;
+                let handler = handler.clone();
+                connections.spawn(async move {
+                    if let Err(e) = serve_connection(stream, handler).await {
+                        tracing::debug!(%remote, error = %e, "peer connection closed");
+                    }
+                });
             }
-        });
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
     }
 }
 
