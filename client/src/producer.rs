@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -35,7 +36,7 @@ use crate::error::{ClientError, KafkaCode, ProduceError};
 use crate::limits::BATCH_BYTES_MAX;
 use crate::message::ProducerRecord;
 use crate::partitioner::{partition_for_key, StickyPartitioner};
-use accumulator::{Accumulator, AccumulatorConfig, ProducerIdentity, ReadyBatch};
+use accumulator::{Accumulator, AccumulatorConfig, LazyNow, ProducerIdentity, ReadyBatch};
 pub use outcome::{BatchAck, Delivery};
 
 struct State {
@@ -43,11 +44,13 @@ struct State {
     sticky: StickyPartitioner,
     /// Partition counts of the topics sent to, and when each was read from the client's metadata
     /// cache: `send` looks a topic up there at most every [`PARTITION_COUNT_MAX_AGE`].
-    partition_counts: HashMap<String, (i32, Instant)>,
+    partition_counts: FxHashMap<String, (i32, Instant)>,
 }
 
 /// How long `send` trusts a topic's partition count before asking the client's metadata cache
-/// again (which refreshes it from the brokers by `metadata.max.age` or after errors).
+/// again (which refreshes it from the brokers by `metadata.max.age` or after errors). The age is
+/// checked when a record opens or closes a batch, or names a partition past the count: the clock
+/// is not read for every record.
 const PARTITION_COUNT_MAX_AGE: Duration = Duration::from_secs(1);
 
 struct Inner {
@@ -124,7 +127,7 @@ impl Producer {
             state: Mutex::new(State {
                 acc,
                 sticky: StickyPartitioner::new(seed),
-                partition_counts: HashMap::new(),
+                partition_counts: FxHashMap::default(),
             }),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
@@ -163,9 +166,9 @@ impl Producer {
             .map_err(|_| ProduceError::Closed)?;
         permit.forget();
         let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
-        let now = Instant::now();
+        let mut now = LazyNow::unread();
         loop {
-            match self.append(&record, size, timestamp_ms, now) {
+            match self.append(&record, size, timestamp_ms, &mut now) {
                 Ok(Some(delivery)) => return Ok(delivery),
                 Ok(None) => {}
                 Err(e) => {
@@ -184,7 +187,7 @@ impl Producer {
             let mut state = inner.state.lock().map_err(|_| ProduceError::Closed)?;
             state
                 .partition_counts
-                .insert(record.topic.to_string(), (n, now));
+                .insert(record.topic.to_string(), (n, now.get()));
         }
     }
 
@@ -196,17 +199,17 @@ impl Producer {
         record: &ProducerRecord<'_>,
         size: usize,
         timestamp_ms: i64,
-        now: Instant,
+        now: &mut LazyNow,
     ) -> Result<Option<Delivery>, ProduceError> {
         let inner = &self.inner;
         let mut state = inner.state.lock().map_err(|_| ProduceError::Closed)?;
-        let cached = state
-            .partition_counts
-            .get(record.topic)
-            .filter(|(_, read)| now.saturating_duration_since(*read) < PARTITION_COUNT_MAX_AGE)
-            .map(|(n, _)| *n);
-        let Some(n_partitions) = cached else {
+        // The count's age is checked where the clock is read anyway (a record opening or closing
+        // a batch), not for every record: a count goes stale at most a batch late.
+        let Some(&(n_partitions, read)) = state.partition_counts.get(record.topic) else {
             return Ok(None);
+        };
+        let stale = |now: &mut LazyNow| {
+            now.get().saturating_duration_since(read) >= PARTITION_COUNT_MAX_AGE
         };
         let partition = match (record.partition, record.key) {
             (Some(p), _) => p,
@@ -214,6 +217,11 @@ impl Producer {
             (None, None) => state.sticky.partition(record.topic, n_partitions),
         };
         if partition < 0 || partition >= n_partitions {
+            if stale(now) {
+                // The partition may have been added since the count was read.
+                state.partition_counts.remove(record.topic);
+                return Ok(None);
+            }
             return Err(ClientError::UnknownPartition {
                 topic: record.topic.to_string(),
                 partition,
@@ -235,6 +243,9 @@ impl Producer {
             state
                 .sticky
                 .batch_closed(record.topic, partition, n_partitions);
+        }
+        if (appended.opened_batch || appended.closed_batch) && stale(now) {
+            state.partition_counts.remove(record.topic);
         }
         drop(state);
         if appended.closed_batch || appended.index == 0 {

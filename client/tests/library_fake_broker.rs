@@ -375,3 +375,75 @@ async fn polling_a_deleted_topic_is_an_error_not_a_silent_wait() {
     };
     assert!(e.to_string().contains("unknown topic gone"), "{e}");
 }
+
+#[tokio::test]
+async fn partitions_added_to_a_topic_are_picked_up_by_a_running_producer() {
+    let broker = FakeBroker::start().await;
+    broker.create_topic("grows", 1);
+    let mut config = producer_config(&broker.addr);
+    config.client.metadata_max_age = Duration::from_millis(50);
+    let producer = Producer::new(config).await.unwrap();
+    let first = producer
+        .send(ProducerRecord::new("grows", b"before").with_partition(0))
+        .await
+        .unwrap();
+    first.wait().await.unwrap();
+    broker.add_partitions("grows", 2);
+    // Until the producer's count goes stale, partition 1 is unknown to it: a typed error that
+    // says so. Then it reads the count again and the record goes through.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match producer
+            .send(ProducerRecord::new("grows", b"after").with_partition(1))
+            .await
+        {
+            Ok(delivery) => {
+                let meta = delivery.wait().await.unwrap();
+                assert_eq!((meta.partition, meta.offset), (1, 0));
+                break;
+            }
+            Err(ProduceError::Client(ClientError::UnknownPartition { partition: 1, .. })) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the new partition was never picked up"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    // Keyed records follow the new count too, once it is read again where a batch opens.
+    broker.add_partitions("grows", 3);
+    let key = (0..100)
+        .map(|i| format!("k{i}"))
+        .find(|k| {
+            partition_for_key(k.as_bytes(), 3) == 2 && partition_for_key(k.as_bytes(), 2) != 2
+        })
+        .expect("a key for partition 2 of 3");
+    let mut before_the_move = 0;
+    loop {
+        let delivery = producer
+            .send(ProducerRecord::new("grows", b"keyed").with_key(key.as_bytes()))
+            .await
+            .unwrap();
+        let landed = delivery.wait().await.unwrap().partition;
+        if landed == 2 {
+            break;
+        }
+        assert_eq!(
+            landed,
+            partition_for_key(key.as_bytes(), 2),
+            "by the old count"
+        );
+        before_the_move += 1;
+        assert!(
+            std::time::Instant::now() < deadline + Duration::from_secs(10),
+            "keyed records never moved to the new partition"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    producer.close().await.unwrap();
+    let stored = broker.end_offset("grows", 0) + broker.end_offset("grows", 1);
+    assert_eq!(stored, 2 + before_the_move);
+    assert_eq!(broker.end_offset("grows", 2), 1);
+}

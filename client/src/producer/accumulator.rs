@@ -1,6 +1,7 @@
 //! The producer's batching core: per-partition queues of record batches, built in place.
 //!
-//! A synchronous state machine taking `now`: [`Accumulator::append`] writes a record straight into
+//! A synchronous state machine taking `now` ([`LazyNow`] for appends, which need the clock only
+//! to open a batch): [`Accumulator::append`] writes a record straight into
 //! the open [`RecordBatchBuilder`] of its partition (no intermediate per-record struct), closing the
 //! batch when the next record would pass `batch.size`; [`Accumulator::drain_ready`] closes batches
 //! that lingered long enough and hands out sendable ones, at most `max_in_flight` per partition,
@@ -11,11 +12,12 @@
 //! batch goes out before any later one, alone: after every batch in flight was answered, and
 //! with nothing behind it until it is answered.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
 use sluice_protocol::record::{
     header, BatchBufferPool, BatchOptions, Compression, RecordBatchBuilder, TimestampType,
 };
@@ -120,13 +122,37 @@ pub struct Appended {
     pub index: i32,
     /// True if this append closed a batch (the partitioner may move sticky partitions on).
     pub closed_batch: bool,
+    /// True if this append opened a batch (and so read the clock).
+    pub opened_batch: bool,
+}
+
+/// The time, read from the clock at most once and only when asked for. Most records open no
+/// batch and need none: a clock read for every record sent was 4% of the producer's CPU.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LazyNow(Option<Instant>);
+
+impl LazyNow {
+    /// Reads the clock when first asked.
+    pub fn unread() -> Self {
+        LazyNow(None)
+    }
+
+    /// A time already known.
+    pub fn at(now: Instant) -> Self {
+        LazyNow(Some(now))
+    }
+
+    /// The time, reading the clock if that was not done yet.
+    pub fn get(&mut self) -> Instant {
+        *self.0.get_or_insert_with(Instant::now)
+    }
 }
 
 /// The per-partition batch queues.
 pub struct Accumulator {
     config: AccumulatorConfig,
     identity: ProducerIdentity,
-    topics: HashMap<Arc<str>, Vec<Option<PartitionQueue>>>,
+    topics: FxHashMap<Arc<str>, Vec<Option<PartitionQueue>>>,
     /// Outcomes of batches opened, oldest first; resolved ones are pruned from the front.
     outcomes: VecDeque<Arc<BatchOutcome>>,
     /// Buffers of sent batches, reused for new ones once the batches are dropped.
@@ -147,14 +173,14 @@ impl Accumulator {
         Accumulator {
             config,
             identity,
-            topics: HashMap::new(),
+            topics: FxHashMap::default(),
             outcomes: VecDeque::new(),
             buffers: BatchBufferPool::new(BATCH_BUFFERS_KEPT),
         }
     }
 
     fn queue<'a>(
-        topics: &'a mut HashMap<Arc<str>, Vec<Option<PartitionQueue>>>,
+        topics: &'a mut FxHashMap<Arc<str>, Vec<Option<PartitionQueue>>>,
         topic: &str,
         partition: i32,
     ) -> &'a mut PartitionQueue {
@@ -201,7 +227,7 @@ impl Accumulator {
         value: Option<&[u8]>,
         headers: &[(&str, Option<&[u8]>)],
         reserve: usize,
-        now: Instant,
+        now: &mut LazyNow,
     ) -> Result<Appended, ProduceError> {
         let batch_size = self.config.batch_size;
         let compression = self.config.compression;
@@ -239,7 +265,7 @@ impl Accumulator {
             opened = Some(outcome.clone());
             q.open = Some(OpenBatch {
                 builder: RecordBatchBuilder::in_buffer(options, self.buffers.take(capacity)),
-                opened: now,
+                opened: now.get(),
                 outcome,
                 reserved_bytes: 0,
             });
@@ -256,6 +282,7 @@ impl Accumulator {
             outcome: open.outcome.clone(),
             index,
             closed_batch,
+            opened_batch: opened.is_some(),
         };
         if open.builder.estimated_bytes() >= batch_size {
             q.close_open(identity, &mut self.buffers)?;
@@ -499,8 +526,17 @@ mod tests {
     }
 
     fn append(a: &mut Accumulator, p: i32, value: &[u8], now: Instant) -> Appended {
-        a.append("t", p, 1000, Some(b"k"), Some(value), &[], value.len(), now)
-            .unwrap()
+        a.append(
+            "t",
+            p,
+            1000,
+            Some(b"k"),
+            Some(value),
+            &[],
+            value.len(),
+            &mut LazyNow::at(now),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -116,6 +116,14 @@ impl FakeBroker {
         );
     }
 
+    /// Grows `name` to `total` partitions, keeping what the existing ones hold.
+    pub fn add_partitions(&self, name: &str, total: usize) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(parts) = s.topics.get_mut(name) {
+            parts.resize_with(total, Partition::default);
+        }
+    }
+
     /// Record count stored in a partition.
     pub fn end_offset(&self, topic: &str, partition: usize) -> i64 {
         self.state.lock().unwrap().topics[topic][partition].end
