@@ -6,8 +6,8 @@
 //! segments' files are removed. A crash in between leaves segments below the checkpointed log
 //! start, which recovery removes.
 //!
-//! The log's state moves first, under its lock and without I/O ([`PartitionLog::move_log_start`]:
-//! readers see the new log start at once); the file work ([`LogStartFiles`]: three fsyncs for the
+//! The log's state moves first, under its lock and without I/O (`PartitionLog::move_log_start`:
+//! readers see the new log start at once); the file work (`LogStartFiles`: three fsyncs for the
 //! checkpoint, a removal per file) runs after. The maintenance tick runs it off the lock, on the
 //! blocking pool: under the lock it held appends to the partition for 10-100 ms while the disk was
 //! busy.

@@ -3,7 +3,7 @@
 //! A fetch response is read into one buffer and handed out as `Bytes` slices of it (records are
 //! never copied again), so the buffer lives until the caller drops the last record. Allocating a
 //! fresh one per frame makes the allocator map new memory each time, and every page of it faults
-//! and is zeroed before the socket data lands there. Here the frame's `Bytes` own a [`Pooled`]
+//! and is zeroed before the socket data lands there. Here the frame's `Bytes` own a `Pooled`
 //! buffer: when the last slice is dropped the buffer goes back to its connection's pool, to be
 //! filled by a later frame. The pool holds at most [`POOLED_FRAME_BYTES_KEPT_MAX`] bytes, and
 //! only weakly belongs to the frames: once the connection is gone, returned buffers are freed.
