@@ -1,6 +1,6 @@
 //! Several real `sluiced` processes forming one cluster on loopback: node ids 1..=N, each with an
-//! ephemeral client port and a peer port reserved up front (every node's `--peers` must name all
-//! of them). Dropping a [`Cluster`] kills every process (each is a [`Broker`]).
+//! ephemeral client port and a peer port reserved up front, below the ephemeral range (every
+//! node's `--peers` must name all of them). Dropping a [`Cluster`] kills every process (each is a [`Broker`]).
 //!
 //! With [`ClusterBuilder::proxied`], every ordered pair of nodes talks through its own
 //! [`Proxy`] (node i's `--peers` names the proxy i→j for node j), so a test can cut any link in
@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use std::time::Duration;
 
@@ -37,9 +38,37 @@ impl Default for ClusterBuilder {
     }
 }
 
-/// A port free right now on loopback (bound and released; another process taking it before the
-/// broker binds is possible but rare).
-fn free_port() -> u16 {
+/// Lowest port [`peer_port`] hands out.
+const PEER_PORT_MIN: u32 = 10_000;
+
+/// A port for a node's peer listener: free right now on loopback, and below the kernel's
+/// ephemeral range (`net.ipv4.ip_local_port_range`) when that leaves room.
+///
+/// The other nodes dial a node's peer port before it listens, and every dial takes an ephemeral
+/// source port. A peer port inside that range can be taken before the node binds it, by any
+/// outgoing connection or by a dial to itself (a connection to 127.0.0.1:P from port P connects
+/// to itself). That happened: a node failed to start with "Address already in use". Ports are
+/// probed from a per-process starting point, so test processes running at once rarely probe the
+/// same ones.
+fn peer_port() -> u16 {
+    static PROBED: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_low > PEER_PORT_MIN + 1_000 {
+        let span = ephemeral_low - PEER_PORT_MIN;
+        let start = std::process::id().wrapping_mul(7_919) % span;
+        for _ in 0..span {
+            let offset = (start + PROBED.fetch_add(1, Ordering::Relaxed)) % span;
+            let Ok(port) = u16::try_from(PEER_PORT_MIN + offset) else {
+                continue;
+            };
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("reserve a port")
@@ -70,7 +99,7 @@ impl ClusterBuilder {
         let ids: Vec<i32> = (1..=self.nodes).collect();
         let peer_addrs: BTreeMap<i32, SocketAddr> = ids
             .iter()
-            .map(|&id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
+            .map(|&id| (id, SocketAddr::from(([127, 0, 0, 1], peer_port()))))
             .collect();
         let mut links = BTreeMap::new();
         if self.proxied {
