@@ -309,9 +309,17 @@ async fn a_clean_restart_hands_over_first_and_rejoins_the_isr() {
     // The node comes back from its directory, as a new incarnation. Its logs are dropped without
     // a clean close, so the restart also runs log recovery.
     drop(logs.remove(&old).expect("logs"));
-    let listener = tokio::net::TcpListener::bind(&peers[&old])
-        .await
-        .expect("rebind the peer port");
+    // The others keep dialling the stopped node's port, each dial from an ephemeral port: one of
+    // them may hold this port for a moment (a dial to itself), so the rebind is retried.
+    let mut rebind = None;
+    wait_until("the peer port to be free again", || {
+        rebind = std::net::TcpListener::bind(&peers[&old]).ok();
+        rebind.is_some()
+    })
+    .await;
+    let listener = rebind.expect("rebound");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let listener = tokio::net::TcpListener::from_std(listener).expect("rebind the peer port");
     let log = open_logs(old as usize - 1);
     nodes.insert(
         old,
