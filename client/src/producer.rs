@@ -244,11 +244,14 @@ impl Producer {
                 .sticky
                 .batch_closed(record.topic, partition, n_partitions);
         }
-        if (appended.opened_batch || appended.closed_batch) && stale(now) {
+        // The record opened or closed a batch: the sender has work, and the clock was read (or
+        // is worth reading) to age the count.
+        let batch_edge = appended.closed_batch || appended.index == 0;
+        if batch_edge && stale(now) {
             state.partition_counts.remove(record.topic);
         }
         drop(state);
-        if appended.closed_batch || appended.index == 0 {
+        if batch_edge {
             inner.wake.notify_one();
         }
         Ok(Some(Delivery {

@@ -1,6 +1,7 @@
 //! Several real `sluiced` processes forming one cluster on loopback: node ids 1..=N, each with an
 //! ephemeral client port and a peer port reserved up front, below the ephemeral range (every
-//! node's `--peers` must name all of them). Dropping a [`Cluster`] kills every process (each is a [`Broker`]).
+//! node's `--peers` must name all of them). Dropping a [`Cluster`] kills every process (each is
+//! a [`Broker`]).
 //!
 //! With [`ClusterBuilder::proxied`], every ordered pair of nodes talks through its own
 //! [`Proxy`] (node i's `--peers` names the proxy i→j for node j), so a test can cut any link in
@@ -60,7 +61,7 @@ fn peer_port() -> u16 {
         let span = ephemeral_low - PEER_PORT_MIN;
         let start = std::process::id().wrapping_mul(7_919) % span;
         for _ in 0..span {
-            let offset = (start + PROBED.fetch_add(1, Ordering::Relaxed)) % span;
+            let offset = start.wrapping_add(PROBED.fetch_add(1, Ordering::Relaxed)) % span;
             let Ok(port) = u16::try_from(PEER_PORT_MIN + offset) else {
                 continue;
             };
