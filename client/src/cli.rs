@@ -67,14 +67,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create, list, describe and delete topics
-    #[command(subcommand)]
+    #[command(subcommand, visible_alias = "topics")]
     Topic(topic::TopicCommand),
     /// Write stdin lines to a topic, one record per line
     Produce(produce::ProduceArgs),
     /// Print a topic's records
     Consume(consume::ConsumeArgs),
     /// List, describe, reset and delete consumer groups
-    #[command(subcommand)]
+    #[command(subcommand, visible_alias = "groups")]
     Group(crate::group::cli::GroupCommand),
     /// Measure throughput and latency (produce, consume, e2e)
     Bench(bench::BenchArgs),
@@ -131,5 +131,13 @@ mod tests {
         let cli = Cli::try_parse_from(["sluice", "consume", "t", "--brokers", "h:1,h:2"]).unwrap();
         assert_eq!(cli.global.client_config().bootstrap, vec!["h:1", "h:2"]);
         assert!(Cli::try_parse_from(["sluice", "consume", "t", "--offset", "nope"]).is_err());
+    }
+
+    #[test]
+    fn plural_spellings_name_the_same_commands() {
+        let cli = Cli::try_parse_from(["sluice", "topics", "list"]).unwrap();
+        assert!(matches!(cli.command, Command::Topic(_)));
+        let cli = Cli::try_parse_from(["sluice", "groups", "list"]).unwrap();
+        assert!(matches!(cli.command, Command::Group(_)));
     }
 }
