@@ -1,7 +1,9 @@
 //! Real Kafka clients against a three-node cluster: `kcat -L` sees every broker, and an
 //! `acks=all` idempotent librdkafka producer (confluent-kafka, `tests/python/acked_producer.py`)
 //! keeps writing while the leader of a partition is SIGKILLed and restarted, twice. Afterwards
-//! kcat reads back every acknowledged record exactly once at its acknowledged offset.
+//! kcat reads back every acknowledged record exactly once at its acknowledged offset. Then an
+//! AdminClient DeleteRecords on one partition, and a SIGKILL of its leader: the new leader serves
+//! exactly the records past the deleted offset.
 
 use std::process::Command;
 use std::time::Duration;
@@ -101,29 +103,47 @@ async fn librdkafka_acks_all_survives_leader_kills_and_kcat_reads_it_back() {
         "kcat read records nobody acknowledged"
     );
 
-    // DeleteRecords is refused in a cluster (followers would keep the records and a failover
-    // would bring them back), never half-applied on the leader alone.
+    // DeleteRecords through the leader of partition 0: answered once every in-sync replica has
+    // dropped the records, so the next leader, after a SIGKILL of this one, does not serve them.
+    let in_p0: Vec<i64> = records.keys().filter(|k| k.0 == 0).map(|k| k.1).collect();
+    let cut = in_p0.iter().copied().max().expect("records in partition 0") / 2 + 1;
     let script = format!(
         "from confluent_kafka import TopicPartition\n\
          from confluent_kafka.admin import AdminClient\n\
          a = AdminClient({{'bootstrap.servers': '{bootstrap}'}})\n\
-         f = a.delete_records([TopicPartition('{TOPIC}', 0, 1)])\n\
-         try:\n    [x.result(30) for x in f.values()]\n    print('deleted')\n\
-         except Exception as e:\n    print('refused', e)\n"
+         f = a.delete_records([TopicPartition('{TOPIC}', 0, {cut})], operation_timeout=30)\n\
+         for x in f.values():\n    print('deleted', x.result(60).low_watermark)\n"
     );
     let out = tokio::task::block_in_place(|| {
         run(Command::new(python()).args(["-c", &script]), b"", DEADLINE)
     });
-    let text = out.stdout_text();
-    assert!(
-        text.starts_with("refused") && text.contains("POLICY_VIOLATION"),
-        "{text}\n{}",
-        out.stderr
+    out.assert_success("AdminClient.delete_records");
+    assert_eq!(
+        out.stdout_text().trim(),
+        format!("deleted {cut}"),
+        "the low watermark is the requested offset"
     );
-    let after = tokio::task::block_in_place(|| consume_all(&bootstrap, TOPIC));
+    let leader = partition_view(&cluster.running_addrs(), TOPIC, 0)
+        .await
+        .expect("a view of the partition")
+        .leader;
+    cluster.node_mut(leader).kill9();
+    let others: Vec<String> = cluster.running_addrs();
+    wait_partition(&others, TOPIC, 0, DEADLINE, "a new leader", |v| {
+        v.leader > 0 && v.leader != leader
+    })
+    .await;
+    let survivors = others.join(",");
+    let after = tokio::task::block_in_place(|| consume_all(&survivors, TOPIC));
+    let expected: std::collections::BTreeMap<(i32, i64), String> = records
+        .iter()
+        .filter(|(k, _)| k.0 != 0 || k.1 >= cut)
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
     assert_eq!(
         after.len(),
-        records.len(),
-        "a refused DeleteRecords removed records"
+        expected.len(),
+        "after the failover: exactly the records at or past {cut} in partition 0"
     );
+    assert!(after == expected, "the records read back differ");
 }

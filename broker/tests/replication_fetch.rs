@@ -124,6 +124,7 @@ async fn a_follower_over_tcp_lets_acks_all_complete_and_mirrors_the_log() {
         fetch_offset: 0,
         last_fetched_epoch: -1,
         durable_offset: 0,
+        log_start_offset: 0,
         fetch_id: 99,
     };
     let resp = fetch_once(&PeerClient::new(addr), &other, req, 1024)

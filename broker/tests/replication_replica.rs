@@ -356,3 +356,121 @@ async fn an_idempotent_retry_after_failover_is_not_duplicated() {
     assert_eq!(next.await.expect("task").base_offset, 4);
     assert_eq!(contents(&n3.partition), contents(&n2.partition));
 }
+
+/// The stored bytes and (base offset, epoch) of each batch from `from` on.
+fn contents_from(p: &Partition, from: i64) -> (Vec<u8>, Vec<(i64, i32)>) {
+    let end = p.log_end_offset().expect("end");
+    let read = p.read(from, usize::MAX, end).expect("read");
+    let bytes: Vec<u8> = read.chunks.iter().flat_map(|c| c.iter().copied()).collect();
+    let batches = BatchIter::new(Bytes::from(bytes.clone()))
+        .map(|b| {
+            let b = b.expect("stored batch parses");
+            (b.header().base_offset, b.header().partition_leader_epoch)
+        })
+        .collect();
+    (bytes, batches)
+}
+
+/// Closes `node`'s logs (without a clean shutdown) and opens them again, as after a crash.
+fn reopen(node: Node) -> Node {
+    let Node {
+        _dir: dir,
+        _logs: logs,
+        partition,
+    } = node;
+    drop(partition);
+    drop(logs);
+    let logs = LogManager::open(dir.path(), LogConfig::default(), Arc::new(SystemClock))
+        .expect("reopen logs");
+    let partition = logs.partition("orders", 0).expect("the partition again");
+    Node {
+        _dir: dir,
+        _logs: logs,
+        partition,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_records_waits_for_the_isr_and_a_follower_left_below_the_log_start_starts_over() {
+    let (n1, n2, n3) = (node(), node(), node());
+    // Node 3 is a replica outside the ISR: it falls behind and misses the deletion.
+    let s = state(1, 0, &[1, 2]);
+    let leader = LeaderReplica::new(n1.partition.clone(), 1, &s, LeaderConfig::default(), 0, 0)
+        .expect("leader");
+    let f2 = FollowerReplica::new(n2.partition.clone(), 2, &s, 0, 0);
+    let f3 = FollowerReplica::new(n3.partition.clone(), 3, &s, 0, 0);
+    leader.append(batch("a", 10), false).await.expect("append");
+    pump_until(
+        &leader,
+        &[&f2, &f3],
+        || n3.partition.log_end_offset().is_ok_and(|e| e == 10) && leader.high_watermark() == 10,
+        "both followers at 10",
+    )
+    .await;
+    for tag in ["b", "c"] {
+        leader.append(batch(tag, 10), false).await.expect("append");
+    }
+    pump_until(
+        &leader,
+        &[&f2],
+        || leader.high_watermark() == 30,
+        "node 2 at 30",
+    )
+    .await;
+
+    // DeleteRecords before 25, inside the batch at 20: done on the leader, not yet complete.
+    assert_eq!(n1.partition.delete_records_before(25).expect("delete"), 25);
+    assert!(leader.low_watermark().expect("low") < 25);
+    let leader = Arc::new(leader);
+    let waiting = {
+        let leader = leader.clone();
+        tokio::spawn(async move { leader.wait_low_watermark(25).await })
+    };
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished(), "complete before node 2 followed");
+    // Node 2 takes the leader's log start from a fetch answer, and reports its own in the next.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut now_ms = 1_000;
+    while !waiting.is_finished() {
+        assert!(tokio::time::Instant::now() < deadline, "never complete");
+        now_ms += 10;
+        pump(&leader, &[&f2], now_ms).await;
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(waiting.await.expect("task").expect("low watermark"), 25);
+    assert_eq!(n2.partition.log_start_offset().expect("start"), 25);
+    assert_eq!(n3.partition.log_end_offset().expect("end"), 10);
+
+    // Node 3 ends at 10, below the leader's start: it starts over there and catches up, its log
+    // beginning at the batch that holds offset 25, its log start at 25.
+    leader.append(batch("d", 10), false).await.expect("append");
+    let mut outcomes = Vec::new();
+    while n3.partition.log_end_offset().expect("end") != 40
+        || n3.partition.log_start_offset().expect("start") != 25
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node 3 never caught up: {outcomes:?}"
+        );
+        now_ms += 10;
+        outcomes.extend(pump(&leader, &[&f2, &f3], now_ms).await);
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        outcomes.contains(&FollowerOutcome::Reset(25)),
+        "{outcomes:?}"
+    );
+    let expected = contents_from(&n1.partition, 25);
+    assert_eq!(
+        expected.1.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![20, 30]
+    );
+    assert_eq!(contents_from(&n3.partition, 25), expected);
+    assert_eq!(contents_from(&n2.partition, 25), expected);
+
+    // The reset log survives a reopen as it is.
+    let n3 = reopen(n3);
+    assert_eq!(n3.partition.log_start_offset().expect("start"), 25);
+    assert_eq!(n3.partition.log_end_offset().expect("end"), 40);
+    assert_eq!(contents_from(&n3.partition, 25), expected);
+}

@@ -546,6 +546,15 @@ impl Partition {
     /// Cuts the log to `offset` (replication). Waits for an in-flight group commit first, so a
     /// sync planned before the truncation cannot record a recovery point past the new end.
     pub async fn truncate_to(&self, offset: i64) -> LogResult<()> {
+        self.rewrite_tail(|log| log.truncate_to(offset)).await
+    }
+
+    /// Runs `cut` (a truncation or a reset) with the group commit held, then publishes the new
+    /// log end and durable offset.
+    async fn rewrite_tail(
+        &self,
+        cut: impl FnOnce(&mut PartitionLog) -> LogResult<()>,
+    ) -> LogResult<()> {
         let mut rx = self.commit.subscribe();
         while !self.commit.try_begin() {
             if rx.changed().await.is_err() {
@@ -553,7 +562,7 @@ impl Partition {
             }
         }
         let result = self.with_log(|log| {
-            log.truncate_to(offset)?;
+            cut(log)?;
             Ok((log.log_end_offset(), log.durable_offset()))
         });
         match result {
@@ -570,6 +579,36 @@ impl Partition {
                 Err(e)
             }
         }
+    }
+
+    /// Empties the log and restarts it at `offset` (replication: a follower whose log ends below
+    /// the leader's log start; see `PartitionLog::reset_to`). Waits for an in-flight group commit
+    /// first, as truncation does.
+    pub async fn reset_to(&self, offset: i64) -> LogResult<()> {
+        self.rewrite_tail(|log| log.reset_to(offset)).await
+    }
+
+    /// Moves the log start up to `offset`, or to the log end if that is lower (replication: a
+    /// follower takes its leader's log start, moved by retention or DeleteRecords). The removal
+    /// of the segments below it runs on the blocking pool.
+    pub async fn follow_log_start(&self, offset: i64) -> LogResult<()> {
+        let now = self.clock.now_ms();
+        let files = self.with_log(|log| {
+            let offset = offset.min(log.log_end_offset());
+            log.move_log_start(offset, Some(now))
+        })?;
+        Self::run_log_start_files(files).await
+    }
+
+    async fn run_log_start_files(
+        files: Option<crate::log::retention::LogStartFiles>,
+    ) -> LogResult<()> {
+        let Some(files) = files else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || files.execute())
+            .await
+            .map_err(|e| LogError::from(std::io::Error::other(e.to_string())))?
     }
 
     /// A copy of the leader epoch cache.
@@ -616,12 +655,8 @@ impl Partition {
             log.expire_producers(now);
             Ok((deleted, log.flush_due(now) || log.needs_checkpoint(now)))
         })?;
-        if let Some(files) = deleted {
-            // The checkpoint's fsyncs and the removals, off the lock and off the async workers.
-            tokio::task::spawn_blocking(move || files.execute())
-                .await
-                .map_err(|e| LogError::from(std::io::Error::other(e.to_string())))??;
-        }
+        // The checkpoint's fsyncs and the removals, off the lock and off the async workers.
+        Self::run_log_start_files(deleted).await?;
         self.compact(now).await?;
         if flush {
             self.kick_sync();

@@ -904,6 +904,57 @@ impl PartitionLog {
         }
     }
 
+    /// Empties the log and restarts it at `offset` (replication, Kafka's
+    /// `truncateFullyAndStartAt`): a follower whose log ends below the leader's log start, or
+    /// whose empty log must start at the base of the leader's first batch, which holds the
+    /// leader's log start. Allowed past the log end, or anywhere when the log holds no record.
+    ///
+    /// The offsets checkpoint with the new log start goes first: a crash before the segments are
+    /// gone leaves them wholly below it (or empty), and recovery then restarts the log empty at
+    /// the checkpointed start.
+    pub fn reset_to(&mut self, offset: i64) -> LogResult<()> {
+        let end = self.log_end_offset();
+        if offset < 0 || (offset <= end && end > self.log_start_offset) {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                start: self.log_start_offset,
+                end,
+            });
+        }
+        self.log_start_offset = offset;
+        self.write_offsets_checkpoint(offset)?;
+        self.index_files = None;
+        let dir = self.dir.clone();
+        for base in self.segments.keys().copied().collect::<Vec<_>>() {
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.rename_files(&*dir, DELETED_SUFFIX)?;
+                remove_deleted(&*dir, base)?;
+                self.retire(seg);
+            }
+        }
+        // A new file, not a spare: a spare's old bytes stay until the segment's seal.
+        let seg = Segment::create(
+            &*dir,
+            offset,
+            self.config.index_entries_max(),
+            self.config.index_interval_bytes,
+        )?;
+        seg.file().sync()?;
+        self.segments.insert(offset, seg);
+        self.synced_offset = offset;
+        self.leader_epochs = LeaderEpochCache::new();
+        self.write_leader_epochs()?;
+        self.producers = ProducerState::new();
+        self.pending_snapshot = None;
+        for name in dir.list()? {
+            if let Some((_, SNAPSHOT_SUFFIX)) = crate::log::segment::parse_file_name(&name) {
+                dir.remove(&name)?;
+            }
+        }
+        dir.sync()?;
+        Ok(())
+    }
+
     /// Removes every record at or after `offset` (replication: a follower cutting a divergent
     /// tail). Lowers the recovery point first, so recovery never mistakes new data for old.
     pub fn truncate_to(&mut self, offset: i64) -> LogResult<()> {

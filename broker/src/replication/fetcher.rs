@@ -109,7 +109,10 @@ impl ReplicaHandler {
                     return (PeerResponse::Unavailable(format!("{tp}: {e}")), Vec::new());
                 }
             };
-            let idle = matches!(&resp.result, Ok(d) if d.records.is_empty() && d.diverging.is_none())
+            // A follower below the log start is answered at once: it must start over there.
+            let idle = matches!(&resp.result, Ok(d) if d.records.is_empty()
+                && d.diverging.is_none()
+                && req.fetch_offset >= d.log_start_offset)
                 && req.durable_offset >= req.fetch_offset;
             if !idle || tokio::time::Instant::now() >= deadline {
                 return match resp.result {
@@ -118,6 +121,7 @@ impl ReplicaHandler {
                             fetch_id: req.fetch_id,
                             result: Ok(FetchHeader {
                                 high_watermark: d.high_watermark,
+                                log_start_offset: d.log_start_offset,
                                 diverging: d.diverging,
                             }),
                         },
@@ -177,6 +181,7 @@ pub async fn fetch_once(
             fetch_id,
             result: result.map(|h| FetchData {
                 high_watermark: h.high_watermark,
+                log_start_offset: h.log_start_offset,
                 diverging: h.diverging,
                 records: if tail.is_empty() {
                     Vec::new()
@@ -226,7 +231,7 @@ pub async fn run_follower(
                         .map_err(|e| e.to_string())?;
                     Ok(true)
                 }
-                FollowerOutcome::Truncated(_) => Ok(true),
+                FollowerOutcome::Truncated(_) | FollowerOutcome::Reset(_) => Ok(true),
                 FollowerOutcome::Nothing => Ok(!refused),
             }
         };

@@ -13,6 +13,8 @@ pub const FETCH_ERROR_BACKOFF_MS: u64 = 50;
 /// The local log's position, as the driver sees it when calling the follower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalLog {
+    /// The first offset kept.
+    pub log_start_offset: i64,
     /// The next offset to be written.
     pub log_end_offset: i64,
     /// The end of the fsynced prefix.
@@ -30,6 +32,12 @@ pub enum FollowerAction<R> {
     /// again.
     Truncate {
         /// The new log end offset.
+        offset: i64,
+    },
+    /// The local log ends below the leader's log start (retention or DeleteRecords removed what
+    /// it lacks): empty it and start over at this offset (Kafka's truncateFullyAndStartAt).
+    Reset {
+        /// The leader's log start offset, the new local log start and end.
         offset: i64,
     },
     /// Append these records, which start at the local log end offset, keeping their offsets and
@@ -50,6 +58,8 @@ pub struct FollowerState {
     leader: NodeId,
     leader_epoch: i32,
     leader_high_watermark: i64,
+    /// The leader's log start offset from its latest answer (-1 before one).
+    leader_log_start: i64,
     in_flight: Option<(u64, u64)>,
     next_fetch_id: u64,
     not_before_ms: u64,
@@ -75,6 +85,7 @@ impl FollowerState {
             leader,
             leader_epoch,
             leader_high_watermark: high_watermark,
+            leader_log_start: -1,
             in_flight: None,
             next_fetch_id: first_fetch_id,
             not_before_ms: 0,
@@ -108,6 +119,12 @@ impl FollowerState {
         self.next_fetch_id
     }
 
+    /// The leader's log start offset as of its latest answer (-1 before one): the local log
+    /// start follows it, up to the local log end.
+    pub fn leader_log_start(&self) -> i64 {
+        self.leader_log_start
+    }
+
     /// The local high watermark: the leader's, capped by what this replica holds.
     pub fn high_watermark(&self, log: LocalLog) -> i64 {
         self.leader_high_watermark.min(log.log_end_offset)
@@ -132,6 +149,7 @@ impl FollowerState {
             fetch_offset: log.log_end_offset,
             last_fetched_epoch: log.last_epoch,
             durable_offset: log.durable_offset.min(log.log_end_offset),
+            log_start_offset: log.log_start_offset,
             fetch_id,
         })
     }
@@ -159,6 +177,15 @@ impl FollowerState {
         // watermark in the same answer covers the leader's log, not the tail being cut here.
         let known_committed = self.leader_high_watermark;
         self.leader_high_watermark = self.leader_high_watermark.max(data.high_watermark);
+        self.leader_log_start = self.leader_log_start.max(data.log_start_offset);
+        // Nothing below the leader's log start can be continued: a log ending there, or cut
+        // there by a divergence, starts over at it.
+        let reset = FollowerAction::Reset {
+            offset: self.leader_log_start,
+        };
+        if log.log_end_offset < self.leader_log_start {
+            return reset;
+        }
         if let Some(div) = data.diverging {
             let ours = if div.epoch == UNDEFINED_EPOCH {
                 None
@@ -172,6 +199,9 @@ impl FollowerState {
             if offset < known_committed.min(log.log_end_offset) {
                 tracing::error!(tp = %self.tp, offset, hw = known_committed,
                     "truncating below the high watermark: committed records would be lost");
+            }
+            if offset < self.leader_log_start {
+                return reset;
             }
             return FollowerAction::Truncate { offset };
         }
@@ -189,6 +219,7 @@ mod tests {
 
     fn log(leo: i64, epoch: i32) -> LocalLog {
         LocalLog {
+            log_start_offset: 0,
             log_end_offset: leo,
             durable_offset: leo,
             last_epoch: epoch,
@@ -210,6 +241,7 @@ mod tests {
             fetch_id: req.fetch_id,
             result: Ok(FetchData {
                 high_watermark: 5,
+                log_start_offset: 0,
                 diverging: None,
                 records: vec![],
             }),
@@ -232,6 +264,7 @@ mod tests {
             fetch_id: req.fetch_id,
             result: Ok(FetchData {
                 high_watermark: 4,
+                log_start_offset: 0,
                 diverging: Some(EpochEndOffset {
                     epoch: 1,
                     end_offset: 10,
@@ -244,5 +277,49 @@ mod tests {
             FollowerAction::Truncate { offset: 8 }
         );
         assert_eq!(f.high_watermark(log(8, 1)), 4);
+    }
+
+    #[test]
+    fn a_log_below_the_leaders_start_starts_over_there() {
+        let mut f = FollowerState::new(TopicPartition::new("t", 0), 2, 1, 3, 0, 0);
+        let answer = |fetch_id, diverging| FetchResponse::<()> {
+            fetch_id,
+            result: Ok(FetchData {
+                high_watermark: 40,
+                log_start_offset: 30,
+                diverging,
+                records: (),
+            }),
+        };
+        // The whole local log lies below the leader's start.
+        let req = f.poll_fetch(0, log(10, 3)).unwrap();
+        assert_eq!(
+            f.on_fetch_response(
+                0,
+                answer(req.fetch_id, None),
+                log(10, 3),
+                &EpochCache::new()
+            ),
+            FollowerAction::Reset { offset: 30 }
+        );
+        assert_eq!(f.leader_log_start(), 30);
+        // A divergent tail whose cut would fall below the leader's start.
+        let mut cache = EpochCache::new();
+        cache.assign(2, 0).unwrap();
+        let req = f.poll_fetch(0, log(35, 2)).unwrap();
+        let div = Some(EpochEndOffset {
+            epoch: 1,
+            end_offset: 20,
+        });
+        assert_eq!(
+            f.on_fetch_response(0, answer(req.fetch_id, div), log(35, 2), &cache),
+            FollowerAction::Reset { offset: 30 }
+        );
+        // Above the start, records are appended as usual.
+        let req = f.poll_fetch(0, log(35, 3)).unwrap();
+        assert_eq!(
+            f.on_fetch_response(0, answer(req.fetch_id, None), log(35, 3), &cache),
+            FollowerAction::Append { records: () }
+        );
     }
 }

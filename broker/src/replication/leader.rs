@@ -55,6 +55,8 @@ pub struct FollowerProgress {
     pub log_end_offset: Option<i64>,
     /// The follower's durable end offset from that fetch (-1 when unknown).
     pub durable_offset: i64,
+    /// The follower's log start offset from its last fetch in this epoch (-1 when unknown).
+    pub log_start_offset: i64,
     /// The last time the follower had fetched up to the leader's end offset.
     pub last_caught_up_ms: u64,
     last_fetch_ms: u64,
@@ -124,6 +126,7 @@ impl LeaderState {
                     FollowerProgress {
                         log_end_offset: None,
                         durable_offset: -1,
+                        log_start_offset: -1,
                         // A new leader gives every follower a full lag period to show up.
                         last_caught_up_ms: now_ms,
                         last_fetch_ms: now_ms,
@@ -199,6 +202,18 @@ impl LeaderState {
     /// What this leader knows of `follower`.
     pub fn follower(&self, follower: NodeId) -> Option<&FollowerProgress> {
         self.followers.get(&follower)
+    }
+
+    /// The low watermark given the leader's own log start: the smallest log start offset over
+    /// the ISR (-1 for a member not heard from in this epoch). A DeleteRecords completes when it
+    /// reaches the requested offset: then no in-sync replica, the only ones that can become
+    /// leader, still holds the deleted records.
+    pub fn low_watermark(&self, leader_log_start: i64) -> i64 {
+        self.isr
+            .iter()
+            .filter(|&&id| id != self.me)
+            .map(|id| self.followers.get(id).map_or(-1, |f| f.log_start_offset))
+            .fold(leader_log_start, i64::min)
     }
 
     /// Whether an acks=all produce may be appended now (NOT_ENOUGH_REPLICAS otherwise).
@@ -301,6 +316,7 @@ impl LeaderState {
         progress.leader_end_at_last_fetch = leader_end;
         progress.log_end_offset = Some(req.fetch_offset);
         progress.durable_offset = req.durable_offset.min(req.fetch_offset);
+        progress.log_start_offset = req.log_start_offset;
         self.advance_high_watermark();
         Ok(FetchAnswer {
             high_watermark: self.high_watermark,
@@ -413,6 +429,7 @@ impl LeaderState {
                     self.followers.entry(r).or_insert(FollowerProgress {
                         log_end_offset: None,
                         durable_offset: -1,
+                        log_start_offset: -1,
                         last_caught_up_ms: 0,
                         last_fetch_ms: 0,
                         leader_end_at_last_fetch: self.log_end_offset,

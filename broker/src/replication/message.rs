@@ -79,6 +79,9 @@ pub struct FetchRequest {
     pub last_fetched_epoch: i32,
     /// The end of the follower's fsynced prefix (<= `fetch_offset`).
     pub durable_offset: i64,
+    /// The follower's log start offset (a DeleteRecords on the leader completes once every
+    /// in-sync replica's has passed it).
+    pub log_start_offset: i64,
     /// Echoed in the response so the follower ignores stale answers.
     pub fetch_id: u64,
 }
@@ -108,6 +111,9 @@ pub struct FetchResponse<R> {
 pub struct FetchData<R> {
     /// The leader's high watermark.
     pub high_watermark: i64,
+    /// The leader's log start offset: the follower moves its own up to it, and a follower whose
+    /// log ends below it starts over there.
+    pub log_start_offset: i64,
     /// Set when the follower must truncate.
     pub diverging: Option<EpochEndOffset>,
     /// The batches starting at the request's fetch offset (empty when diverging).

@@ -86,6 +86,8 @@ pub enum PeerResponse {
 pub struct FetchHeader {
     /// The leader's high watermark.
     pub high_watermark: i64,
+    /// The leader's log start offset.
+    pub log_start_offset: i64,
     /// Set when the follower must truncate.
     pub diverging: Option<EpochEndOffset>,
 }

@@ -90,6 +90,9 @@ pub struct LeaderReplica {
     inner: Mutex<LeaderInner>,
     /// The high watermark as it moves (consumer long-polls wake on it).
     hw: watch::Sender<i64>,
+    /// Ticks when what the low watermark depends on may have moved (a follower's fetch, an ISR
+    /// change, the end of the leadership): DeleteRecords waits on it.
+    replicas_moved: watch::Sender<()>,
 }
 
 impl LeaderReplica {
@@ -119,7 +122,34 @@ impl LeaderReplica {
                 resigned: false,
             }),
             hw,
+            replicas_moved: watch::Sender::new(()),
         })
+    }
+
+    /// The low watermark: the smallest log start offset over the in-sync replicas, this one
+    /// included (see [`LeaderState::low_watermark`]).
+    pub fn low_watermark(&self) -> Result<i64, LogError> {
+        let start = self.partition.log_start_offset()?;
+        Ok(lock(&self.inner).state.low_watermark(start))
+    }
+
+    /// Waits until the low watermark reaches `offset`, and returns it: a DeleteRecords is
+    /// complete once no in-sync replica holds the records below it. Fails with
+    /// NOT_LEADER_OR_FOLLOWER if the leadership ends first.
+    pub async fn wait_low_watermark(&self, offset: i64) -> Result<i64, ReplicaAppendError> {
+        let mut moved = self.replicas_moved.subscribe();
+        loop {
+            moved.mark_unchanged();
+            let low = self.low_watermark()?;
+            if low >= offset {
+                return Ok(low);
+            }
+            if self.is_resigned() {
+                return Err(ReplicaError::NotLeader.into());
+            }
+            // The sender lives as long as `self`.
+            let _ = moved.changed().await;
+        }
     }
 
     /// Watches the high watermark (it only grows during a leadership).
@@ -235,7 +265,9 @@ impl LeaderReplica {
         req: &FetchRequest,
         max_bytes: usize,
     ) -> Result<FetchResponse<Vec<Bytes>>, LogError> {
-        // The log end first: the state's end must never lag the log a follower may have read.
+        // The log start and end first: the state's end must never lag the log a follower may have
+        // read, and records below the start are gone.
+        let start = self.partition.log_start_offset()?;
         let end = self.partition.log_end_offset()?;
         let cache = epoch_cache(&self.partition)?;
         let answer = {
@@ -246,15 +278,18 @@ impl LeaderReplica {
             inner.complete(&self.hw);
             answer
         };
+        self.replicas_moved.send_replace(());
         let result = match answer {
             Err(e) => Err(e),
             Ok(a) if a.diverging.is_some() => Ok(FetchData {
                 high_watermark: a.high_watermark,
+                log_start_offset: start,
                 diverging: a.diverging,
                 records: Vec::new(),
             }),
             Ok(a) => {
-                let records = if a.read_from >= end {
+                // Below the start, the follower starts over at it (the answer says where).
+                let records = if a.read_from >= end || a.read_from < start {
                     Vec::new()
                 } else {
                     self.partition
@@ -263,6 +298,7 @@ impl LeaderReplica {
                 };
                 Ok(FetchData {
                     high_watermark: a.high_watermark,
+                    log_start_offset: start,
                     diverging: None,
                     records,
                 })
@@ -300,6 +336,8 @@ impl LeaderReplica {
         let mut inner = lock(&self.inner);
         let ours = inner.state.update_state(state);
         inner.complete(&self.hw);
+        drop(inner);
+        self.replicas_moved.send_replace(());
         ours
     }
 
@@ -319,6 +357,8 @@ impl LeaderReplica {
         for (_, tx) in std::mem::take(&mut inner.waiters) {
             let _ = tx.send(Err(ReplicaError::NotLeader));
         }
+        drop(inner);
+        self.replicas_moved.send_replace(());
     }
 
     /// Whether [`Self::resign`] was called.
@@ -334,6 +374,8 @@ pub enum FollowerOutcome {
     Nothing,
     /// The divergent tail was cut at this offset.
     Truncated(i64),
+    /// The log ended below the leader's log start: it was emptied and starts over here.
+    Reset(i64),
     /// Records were appended; the log now ends here.
     Appended(i64),
 }
@@ -386,6 +428,7 @@ impl FollowerReplica {
             .latest_epoch()
             .unwrap_or(UNDEFINED_EPOCH);
         Ok(LocalLog {
+            log_start_offset: self.partition.log_start_offset()?,
             log_end_offset,
             durable_offset: self.partition.durable_offset(),
             last_epoch,
@@ -413,7 +456,7 @@ impl FollowerReplica {
         let local = self.local()?;
         let cache = epoch_cache(&self.partition)?;
         let action = lock(&self.state).on_fetch_response(now_ms, resp, local, &cache);
-        match action {
+        let outcome = match action {
             FollowerAction::Truncate { offset } => {
                 tracing::info!(
                     topic = self.partition.topic(),
@@ -422,23 +465,53 @@ impl FollowerReplica {
                     "truncating divergent tail"
                 );
                 self.partition.truncate_to(offset).await?;
-                Ok(FollowerOutcome::Truncated(offset))
+                return Ok(FollowerOutcome::Truncated(offset));
+            }
+            FollowerAction::Reset { offset } => {
+                tracing::info!(
+                    topic = self.partition.topic(),
+                    partition = self.partition.partition(),
+                    offset,
+                    local_end = local.log_end_offset,
+                    "the local log ends below the leader's log start: starting over there"
+                );
+                self.partition.reset_to(offset).await?;
+                return Ok(FollowerOutcome::Reset(offset));
             }
             FollowerAction::Append { records } if !records.is_empty() => {
+                let first_base = records
+                    .first()
+                    .and_then(|chunk| crate::log::batch::Header::parse(chunk).ok())
+                    .map(|h| h.base_offset);
+                if let Some(base) = first_base.filter(|&b| b < local.log_end_offset) {
+                    if local.log_start_offset == local.log_end_offset {
+                        // The leader's log start lies inside its first batch (a DeleteRecords
+                        // offset): an empty log starts at that batch, as Kafka's followers do,
+                        // and its log start then moves up to the leader's below.
+                        self.partition.reset_to(base).await?;
+                    }
+                }
                 for chunk in records {
                     self.partition.append_as_follower(chunk).await?;
                 }
                 // acks=all needs the replicas' fsync too: start one now, the next fetch reports it.
                 self.partition.kick_sync();
-                Ok(FollowerOutcome::Appended(self.partition.log_end_offset()?))
+                FollowerOutcome::Appended(self.partition.log_end_offset()?)
             }
             FollowerAction::Append { .. } | FollowerAction::Ignore | FollowerAction::Backoff(_) => {
                 // Already at the leader's end, perhaps with a tail recovered but never synced:
                 // the leader cannot count this replica in sync until it is durable.
                 self.partition.sync_unsynced_tail();
-                Ok(FollowerOutcome::Nothing)
+                FollowerOutcome::Nothing
             }
+        };
+        // The log start follows the leader's (its retention and DeleteRecords), so that records
+        // deleted there cannot come back from here after a failover.
+        let leader_start = lock(&self.state).leader_log_start();
+        if leader_start > local.log_start_offset {
+            self.partition.follow_log_start(leader_start).await?;
         }
+        Ok(outcome)
     }
 
     /// The fetch id to continue from in the next follower state.

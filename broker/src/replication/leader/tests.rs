@@ -48,6 +48,7 @@ fn fetch(replica: NodeId, offset: i64, epoch: i32, durable: i64) -> FetchRequest
         fetch_offset: offset,
         last_fetched_epoch: epoch,
         durable_offset: durable,
+        log_start_offset: 0,
         fetch_id: 0,
     }
 }

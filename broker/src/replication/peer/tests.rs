@@ -9,6 +9,7 @@ fn fetch_response() -> (PeerFrame, Vec<Bytes>) {
             fetch_id: 7,
             result: Ok(FetchHeader {
                 high_watermark: 10,
+                log_start_offset: 4,
                 diverging: Some(EpochEndOffset {
                     epoch: 3,
                     end_offset: 9,
@@ -91,6 +92,7 @@ fn oversized_fetches_are_refused_both_ways() {
                 fetch_offset: 0,
                 last_fetched_epoch: -1,
                 durable_offset: 0,
+                log_start_offset: 0,
                 fetch_id: 0,
             },
             max_bytes: PEER_FETCH_BYTES_MAX + 1,

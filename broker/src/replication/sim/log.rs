@@ -33,6 +33,8 @@ impl SimLog {
 
     pub fn local(&self) -> LocalLog {
         LocalLog {
+            // The simulated log keeps every record: its start never moves.
+            log_start_offset: 0,
             log_end_offset: self.len(),
             durable_offset: self.synced as i64,
             last_epoch: self

@@ -358,6 +358,7 @@ impl Node {
                 };
                 FetchData {
                     high_watermark: answer.high_watermark,
+                    log_start_offset: 0,
                     diverging: answer.diverging,
                     records,
                 }
@@ -404,6 +405,12 @@ impl Node {
                         return;
                     }
                 }
+            }
+            FollowerAction::Reset { offset } => {
+                out.violations.push(format!(
+                    "node {} told to start over at {offset}, but no log start moves here",
+                    self.id
+                ));
             }
             FollowerAction::Ignore | FollowerAction::Backoff(_) => {}
         }

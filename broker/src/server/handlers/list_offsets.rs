@@ -1,5 +1,6 @@
 //! ListOffsets (earliest = -2, latest = -1, or the first offset whose timestamp is at least T)
-//! and DeleteRecords (advance the log start offset).
+//! and DeleteRecords (advance the log start offset; in a cluster, answered once the in-sync
+//! replicas' log starts have followed).
 
 use sluice_protocol::wire::messages::delete_records::{
     DeleteRecordsPartitionResult, DeleteRecordsRequest, DeleteRecordsResponse,
@@ -11,6 +12,8 @@ use sluice_protocol::wire::messages::list_offsets::{
 use sluice_protocol::wire::ErrorCode;
 
 use super::log_error_code;
+use crate::replication::message::TopicPartition;
+use crate::replication::replica::ReplicaAppendError;
 use crate::server::dispatch::Handlers;
 
 /// Kafka's special ListOffsets timestamps.
@@ -93,40 +96,22 @@ impl Handlers {
     }
 
     pub(crate) async fn delete_records(&self, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+        // In a cluster, the answer waits for the in-sync replicas to drop the records, at most
+        // the request's timeout (shared by all its partitions).
+        let deadline = tokio::time::Instant::now()
+            + std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
         let mut topics = Vec::with_capacity(req.topics.len());
         for topic in req.topics {
             let mut partitions = Vec::with_capacity(topic.partitions.len());
             for p in topic.partitions {
-                let mut result = DeleteRecordsPartitionResult {
+                let (low_watermark, code) = self
+                    .delete_partition_records(&topic.name, p.partition_index, p.offset, deadline)
+                    .await;
+                partitions.push(DeleteRecordsPartitionResult {
                     partition_index: p.partition_index,
-                    low_watermark: -1,
-                    error_code: ErrorCode::NONE.as_i16(),
-                };
-                if self.broker.cluster().is_some() {
-                    // Followers would keep the records, and a failover would bring them back:
-                    // refused until the log start offset is replicated.
-                    result.error_code = ErrorCode::POLICY_VIOLATION.as_i16();
-                    partitions.push(result);
-                    continue;
-                }
-                match self.broker.serving(&topic.name, p.partition_index) {
-                    Err(code) => result.error_code = code.as_i16(),
-                    Ok(log) => {
-                        let deleted = self.broker.high_watermark(&log).and_then(|hw| {
-                            let offset = if p.offset == -1 { hw } else { p.offset };
-                            if offset < 0 || offset > hw {
-                                return Ok(Err(ErrorCode::OFFSET_OUT_OF_RANGE));
-                            }
-                            log.delete_records_before(offset).map(Ok)
-                        });
-                        match deleted {
-                            Ok(Ok(start)) => result.low_watermark = start,
-                            Ok(Err(code)) => result.error_code = code.as_i16(),
-                            Err(err) => result.error_code = log_error_code(&err).as_i16(),
-                        }
-                    }
-                }
-                partitions.push(result);
+                    low_watermark,
+                    error_code: code.as_i16(),
+                });
             }
             topics.push(DeleteRecordsTopicResult {
                 name: topic.name,
@@ -136,6 +121,48 @@ impl Handlers {
         DeleteRecordsResponse {
             throttle_time_ms: 0,
             topics,
+        }
+    }
+
+    /// One partition of a DeleteRecords: moves the log start up to `offset` (-1: the high
+    /// watermark) and returns the low watermark. In a cluster the leader then waits until every
+    /// in-sync replica's log start has passed it (followers take the leader's log start from
+    /// their fetches), so that no replica that can become leader still serves the records.
+    async fn delete_partition_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        deadline: tokio::time::Instant,
+    ) -> (i64, ErrorCode) {
+        let log = match self.broker.serving(topic, partition) {
+            Ok(log) => log,
+            Err(code) => return (-1, code),
+        };
+        let deleted = self.broker.high_watermark(&log).and_then(|hw| {
+            let offset = if offset == -1 { hw } else { offset };
+            if offset < 0 || offset > hw {
+                return Ok(Err(ErrorCode::OFFSET_OUT_OF_RANGE));
+            }
+            log.delete_records_before(offset)
+                .map(|start| Ok((offset, start)))
+        });
+        let (offset, start) = match deleted {
+            Ok(Ok(moved)) => moved,
+            Ok(Err(code)) => return (-1, code),
+            Err(err) => return (-1, log_error_code(&err)),
+        };
+        let Some(cluster) = self.broker.cluster() else {
+            return (start, ErrorCode::NONE);
+        };
+        let Some(leader) = cluster.leader(&TopicPartition::new(topic, partition)) else {
+            return (-1, ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        };
+        match tokio::time::timeout_at(deadline, leader.wait_low_watermark(offset)).await {
+            Ok(Ok(low)) => (low, ErrorCode::NONE),
+            Ok(Err(ReplicaAppendError::Replica(e))) => (-1, ErrorCode(e.code())),
+            Ok(Err(ReplicaAppendError::Log(err))) => (-1, log_error_code(&err)),
+            Err(_) => (-1, ErrorCode::REQUEST_TIMED_OUT),
         }
     }
 }
