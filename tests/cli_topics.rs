@@ -209,3 +209,78 @@ fn topic_alter_sets_and_removes_configs_keeping_the_others() {
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("nothing to change"), "{}", out.stderr);
 }
+
+#[test]
+fn trim_prefix_deletes_records_before_an_offset_per_partition() {
+    let broker = Broker::start();
+    sluice(&broker, &["topic", "create", "t", "--partitions", "2"], b"").assert_success("create");
+    for p in ["0", "1"] {
+        let lines: String = (0..10).map(|i| format!("p{p}-{i}\n")).collect();
+        sluice(
+            &broker,
+            &["produce", "t", "--partition", p],
+            lines.as_bytes(),
+        )
+        .assert_success("produce");
+    }
+    let out = sluice(
+        &broker,
+        &["topic", "trim-prefix", "t", "--offset", "4", "-p", "0"],
+        b"",
+    );
+    out.assert_success("trim-prefix");
+    let rows: Vec<Vec<String>> = out
+        .stdout_text()
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows[1], ["0", "4", "-"], "{}", out.stdout_text());
+    let out = sluice(
+        &broker,
+        &["consume", "t", "-p", "0", "-o", "start", "-e"],
+        b"",
+    );
+    assert_eq!(out.stdout_text(), "p0-4\np0-5\np0-6\np0-7\np0-8\np0-9\n");
+    // Partition 1 is untouched; `end` (Kafka's -1) empties a partition.
+    let out = sluice(
+        &broker,
+        &["consume", "t", "-p", "1", "-o", "start", "-e"],
+        b"",
+    );
+    assert_eq!(out.stdout_text().lines().count(), 10);
+    sluice(
+        &broker,
+        &["topic", "delete-records", "t", "--offset", "end", "-p", "1"],
+        b"",
+    )
+    .assert_success("delete-records");
+    let out = sluice(
+        &broker,
+        &["consume", "t", "-p", "1", "-o", "start", "-e"],
+        b"",
+    );
+    assert_eq!(out.stdout_text(), "");
+
+    // Past the end: that partition keeps its records, the error is shown, the exit is non-zero.
+    let out = sluice(
+        &broker,
+        &["topic", "trim-prefix", "t", "--offset", "50"],
+        b"",
+    );
+    assert_ne!(out.code, Some(0));
+    assert!(
+        out.stdout_text().contains("OFFSET_OUT_OF_RANGE"),
+        "{}",
+        out.stdout_text()
+    );
+    assert!(out.stderr.contains("kept their records"), "{}", out.stderr);
+    let out = sluice(&broker, &["topic", "describe", "t", "--json"], b"");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let starts: Vec<i64> = v["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["start_offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(starts, [4, 10]);
+}

@@ -2,8 +2,8 @@
 //! `acks=all` idempotent librdkafka producer (confluent-kafka, `tests/python/acked_producer.py`)
 //! keeps writing while the leader of a partition is SIGKILLed and restarted, twice. Afterwards
 //! kcat reads back every acknowledged record exactly once at its acknowledged offset. Then an
-//! AdminClient DeleteRecords on one partition, and a SIGKILL of its leader: the new leader serves
-//! exactly the records past the deleted offset.
+//! AdminClient DeleteRecords on one partition and `sluice topic trim-prefix` on the other, and a
+//! SIGKILL of the first one's leader: the cluster serves exactly the records past the offsets.
 
 use std::process::Command;
 use std::time::Duration;
@@ -123,6 +123,32 @@ async fn librdkafka_acks_all_survives_leader_kills_and_kcat_reads_it_back() {
         format!("deleted {cut}"),
         "the low watermark is the requested offset"
     );
+    // And through `sluice topic trim-prefix` on partition 1 (sent to its leader).
+    let in_p1: Vec<i64> = records.keys().filter(|k| k.0 == 1).map(|k| k.1).collect();
+    let cut1 = in_p1.iter().copied().max().expect("records in partition 1") / 3 + 1;
+    let out = tokio::task::block_in_place(|| {
+        run(
+            Command::new(bin_path("sluice")).args([
+                "--brokers",
+                &bootstrap,
+                "topic",
+                "trim-prefix",
+                TOPIC,
+                "--offset",
+                &cut1.to_string(),
+                "-p",
+                "1",
+            ]),
+            b"",
+            DEADLINE,
+        )
+    });
+    out.assert_success("sluice topic trim-prefix");
+    assert!(
+        out.stdout_text().contains(&format!("1          {cut1}")),
+        "{}",
+        out.stdout_text()
+    );
     let leader = partition_view(&cluster.running_addrs(), TOPIC, 0)
         .await
         .expect("a view of the partition")
@@ -137,13 +163,13 @@ async fn librdkafka_acks_all_survives_leader_kills_and_kcat_reads_it_back() {
     let after = tokio::task::block_in_place(|| consume_all(&survivors, TOPIC));
     let expected: std::collections::BTreeMap<(i32, i64), String> = records
         .iter()
-        .filter(|(k, _)| k.0 != 0 || k.1 >= cut)
+        .filter(|(k, _)| (k.0 != 0 || k.1 >= cut) && (k.0 != 1 || k.1 >= cut1))
         .map(|(k, v)| (*k, v.clone()))
         .collect();
     assert_eq!(
         after.len(),
         expected.len(),
-        "after the failover: exactly the records at or past {cut} in partition 0"
+        "after the failover: exactly the records past {cut} in partition 0 and {cut1} in 1"
     );
     assert!(after == expected, "the records read back differ");
 }

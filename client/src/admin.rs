@@ -1,5 +1,5 @@
 //! The admin client: create, delete, list and describe topics, read and alter topic configs, list
-//! offsets.
+//! offsets, delete records (move a partition's log start).
 //!
 //! ```text
 //! let admin = Admin::connect(ClientConfig::new("127.0.0.1:9092")).await?;
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use sluice_protocol::wire::messages::alter_configs as wa;
 use sluice_protocol::wire::messages::create_topics as wc;
+use sluice_protocol::wire::messages::delete_records as wdr;
 use sluice_protocol::wire::messages::delete_topics::DeleteTopicsRequest;
 use sluice_protocol::wire::messages::describe_configs as wd;
 use sluice_protocol::wire::{Request, Response};
@@ -418,6 +419,110 @@ impl Admin {
             }
         }
         Ok(())
+    }
+
+    /// DeleteRecords: deletes the records of each `(partition, offset)` before `offset` (-1:
+    /// before the high watermark, i.e. all of them) by moving the partition's log start there.
+    /// Returns each partition's new low watermark or its error (OFFSET_OUT_OF_RANGE past the
+    /// high watermark, ...), in the order given. One request per leader, all at once; partitions
+    /// whose leader moved are retried after a metadata refresh. In a cluster the leader answers
+    /// once every in-sync replica has dropped the records.
+    pub async fn delete_records(
+        &self,
+        topic: &str,
+        offsets: &[(i32, i64)],
+    ) -> Result<Vec<(i32, Result<i64, AdminError>)>, AdminError> {
+        let timeout_ms = self
+            .client
+            .config()
+            .request_timeout
+            .as_millis()
+            .min(i32::MAX as u128) as i32;
+        let mut done: HashMap<i32, Result<i64, AdminError>> = HashMap::with_capacity(offsets.len());
+        let mut pending: Vec<(i32, i64)> = offsets.to_vec();
+        for attempt in 0..=METADATA_RETRIES_MAX {
+            let mut by_leader: HashMap<i32, Vec<wdr::DeleteRecordsPartition>> = HashMap::new();
+            for &(partition, offset) in &pending {
+                let leader = self.client.leader(topic, partition).await?;
+                by_leader
+                    .entry(leader)
+                    .or_default()
+                    .push(wdr::DeleteRecordsPartition {
+                        partition_index: partition,
+                        offset,
+                    });
+            }
+            let mut requests = tokio::task::JoinSet::new();
+            for (leader, partitions) in by_leader {
+                let client = self.client.clone();
+                let request = Request::DeleteRecords(wdr::DeleteRecordsRequest {
+                    topics: vec![wdr::DeleteRecordsTopic {
+                        name: topic.to_string(),
+                        partitions,
+                    }],
+                    timeout_ms,
+                });
+                requests.spawn(async move {
+                    // The broker may hold the request up to timeout_ms: wait a little longer.
+                    let extra = Duration::from_millis(timeout_ms.max(0) as u64 / 10 + 1000);
+                    client
+                        .send_request(Target::Node(leader), request, extra)
+                        .await
+                });
+            }
+            let mut retry = Vec::new();
+            while let Some(joined) = requests.join_next().await {
+                let response = joined.map_err(|e| ClientError::Protocol {
+                    addr: "admin".into(),
+                    reason: format!("delete records task: {e}"),
+                })??;
+                let Response::DeleteRecords(r) = response else {
+                    return Err(wrong_type());
+                };
+                for p in r.topics.into_iter().flat_map(|t| t.partitions) {
+                    let code = KafkaCode(p.error_code);
+                    let asked = pending.iter().find(|x| x.0 == p.partition_index).copied();
+                    match asked {
+                        None => {}
+                        Some(_) if p.error_code == 0 => {
+                            done.insert(p.partition_index, Ok(p.low_watermark));
+                        }
+                        Some(x) if code.is_retriable() && attempt < METADATA_RETRIES_MAX => {
+                            if code.refreshes_metadata() {
+                                self.client.invalidate(topic);
+                            }
+                            retry.push(x);
+                        }
+                        Some(_) => {
+                            let e = broker_error(
+                                p.error_code,
+                                None,
+                                format!("delete records of {topic}/{}", p.partition_index),
+                            );
+                            done.insert(p.partition_index, Err(e));
+                        }
+                    }
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            pending = retry;
+            tokio::time::sleep(self.client.config().retry_backoff).await;
+        }
+        Ok(offsets
+            .iter()
+            .map(|&(partition, _)| {
+                let result = done.remove(&partition).unwrap_or_else(|| {
+                    Err(ClientError::Protocol {
+                        addr: "admin".into(),
+                        reason: format!("no answer for {topic}/{partition} to delete records"),
+                    }
+                    .into())
+                });
+                (partition, result)
+            })
+            .collect())
     }
 
     /// The earliest offset (log start) of a partition.

@@ -71,6 +71,33 @@ pub enum TopicCommand {
         /// The topic's name
         name: String,
     },
+    /// Delete the records before an offset (Kafka's DeleteRecords): moves the log start up
+    #[command(
+        visible_alias = "delete-records",
+        after_help = "Examples:\n  sluice topic trim-prefix orders --offset 1000 --partitions 0,2\n  sluice topic trim-prefix orders --offset end   # every record of every partition"
+    )]
+    TrimPrefix {
+        /// The topic's name
+        name: String,
+        /// The new first offset: records before it are deleted (`end`: all of them)
+        #[arg(long, short = 'o', value_parser = parse_trim_offset)]
+        offset: i64,
+        /// The partitions, comma-separated (default: all)
+        #[arg(long, short = 'p', value_delimiter = ',')]
+        partitions: Vec<i32>,
+    },
+}
+
+/// `--offset` of trim-prefix: a non-negative offset, or `end` (-1, the high watermark).
+fn parse_trim_offset(s: &str) -> Result<i64, String> {
+    match s {
+        "end" => Ok(-1),
+        _ => s
+            .parse::<i64>()
+            .ok()
+            .filter(|&o| o >= 0)
+            .ok_or_else(|| format!("{s:?} is not an offset (a number >= 0, or `end`)")),
+    }
 }
 
 /// Runs a topic command.
@@ -136,6 +163,40 @@ pub async fn run(global: &Global, cmd: TopicCommand) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot alter topic {name}"))?;
             eprintln!("altered topic {name}");
+        }
+        TopicCommand::TrimPrefix {
+            name,
+            offset,
+            partitions,
+        } => {
+            let partitions = if partitions.is_empty() {
+                let d = admin
+                    .describe_topic(&name)
+                    .await
+                    .with_context(|| format!("cannot describe topic {name}"))?;
+                d.partitions.iter().map(|p| p.partition).collect()
+            } else {
+                partitions
+            };
+            let asked: Vec<(i32, i64)> = partitions.iter().map(|&p| (p, offset)).collect();
+            let results = admin
+                .delete_records(&name, &asked)
+                .await
+                .with_context(|| format!("cannot delete records of {name}"))?;
+            println!("PARTITION  NEW-START  ERROR");
+            let mut failed = 0;
+            for (partition, result) in results {
+                match result {
+                    Ok(start) => println!("{partition:<9}  {start:<9}  -"),
+                    Err(e) => {
+                        failed += 1;
+                        println!("{partition:<9}  {:<9}  {e}", "-");
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} partition(s) of {name} kept their records");
+            }
         }
         TopicCommand::Delete { name } => {
             admin
