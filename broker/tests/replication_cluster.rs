@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_broker::log::{LogConfig, LogManager, SystemClock};
+use sluice_broker::log::{Durability, LogConfig, LogManager, SystemClock};
 use sluice_broker::replication::cluster::{ClusterConfig, ClusterNode};
 use sluice_broker::replication::controller::{ClusterState, MetadataCommand};
 use sluice_broker::replication::message::TopicPartition;
@@ -344,6 +344,112 @@ async fn a_clean_restart_hands_over_first_and_rejoins_the_isr() {
         stored(&logs[&new_id], &tp, hw)
     );
     drop(new_leader);
+    for (_, n) in nodes {
+        n.stop().await;
+    }
+}
+
+/// A node whose data dir still holds a replica of a deleted topic (deleted while the node was
+/// down) is assigned a new topic of the same name: the old replica, stamped with the old topic's
+/// id, is replaced by an empty one that replicates the new topic, instead of passing its records
+/// off as the new topic's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_of_another_topic_incarnation_is_replaced_not_reused() {
+    let mut listeners = Vec::new();
+    let mut peers = BTreeMap::new();
+    for id in 1..=3 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        peers.insert(id as NodeId, l.local_addr().expect("addr").to_string());
+        listeners.push(l);
+    }
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    // Node 3's leftover: five batches of the deleted "orders", stamped with its id.
+    {
+        let old = LogManager::open(dirs[2].path(), LogConfig::default(), Arc::new(SystemClock))
+            .expect("logs");
+        let p = old
+            .create_partition("orders", 0, LogConfig::default())
+            .expect("partition");
+        for i in 100..105 {
+            p.append(batch(i), 0, Durability::Durable)
+                .await
+                .expect("old append");
+        }
+        old.stamp_topic_id("orders", 0, u64::MAX).expect("stamp");
+        old.shutdown().expect("shutdown");
+    }
+    let mut logs = BTreeMap::new();
+    let mut nodes = BTreeMap::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let id = i as NodeId + 1;
+        let log = Arc::new(
+            LogManager::open(dirs[i].path(), LogConfig::default(), Arc::new(SystemClock))
+                .expect("logs"),
+        );
+        let config = ClusterConfig::new(
+            id,
+            peers.clone(),
+            format!("127.0.0.1:{}", 9092 + id),
+            dirs[i].path().to_path_buf(),
+        );
+        nodes.insert(
+            id,
+            ClusterNode::start(config, log.clone(), listener)
+                .await
+                .expect("start"),
+        );
+        logs.insert(id, log);
+    }
+    wait_state(&nodes[&1], "three registered brokers", |s| {
+        s.brokers.values().filter(|b| !b.fenced).count() == 3
+    })
+    .await;
+    let create = MetadataCommand::CreateTopic {
+        name: "orders".into(),
+        partitions: 1,
+        replication_factor: 3,
+        configs: BTreeMap::new(),
+    };
+    nodes[&1]
+        .propose(create)
+        .await
+        .expect("proposed")
+        .expect("created");
+    let tp = TopicPartition::new("orders", 0);
+    let state = wait_state(&nodes[&1], "the topic", |s| s.partition(&tp).is_some()).await;
+    let topic_id = state.topics["orders"].id;
+    let first = state.partition(&tp).expect("partition").clone();
+    wait_until("the leader to take over", || {
+        nodes[&first.leader].leaders().get(&tp).is_some()
+    })
+    .await;
+    let leader = nodes[&first.leader]
+        .leaders()
+        .get(&tp)
+        .expect("leader replica");
+    for i in 0..2 {
+        tokio::time::timeout(DEADLINE, leader.append(batch(i), true))
+            .await
+            .expect("acks=all in time")
+            .expect("acks=all");
+    }
+    let hw = leader.high_watermark();
+    assert_eq!(hw, 20);
+    drop(leader);
+    wait_until("node 3 to hold the new topic's records", || {
+        logs[&3]
+            .partition("orders", 0)
+            .is_some_and(|p| p.log_end_offset().is_ok_and(|e| e == hw))
+            && logs[&3].topic_id("orders", 0).ok().flatten() == Some(topic_id)
+    })
+    .await;
+    assert_eq!(
+        stored(&logs[&3], &tp, hw),
+        stored(&logs[&first.leader], &tp, hw),
+        "node 3 serves records of the deleted topic"
+    );
     for (_, n) in nodes {
         n.stop().await;
     }

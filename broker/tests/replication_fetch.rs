@@ -82,7 +82,8 @@ async fn a_follower_over_tcp_lets_acks_all_complete_and_mirrors_the_log() {
         )
         .expect("leader"),
     );
-    leaders.insert(tp.clone(), leader.clone());
+    const TOPIC_ID: u64 = 7;
+    leaders.insert(tp.clone(), TOPIC_ID, leader.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -98,6 +99,7 @@ async fn a_follower_over_tcp_lets_acks_all_complete_and_mirrors_the_log() {
         follower.clone(),
         Arc::new(PeerClient::new(addr.clone())),
         tp.clone(),
+        TOPIC_ID,
         stop_rx,
     ));
 
@@ -127,10 +129,19 @@ async fn a_follower_over_tcp_lets_acks_all_complete_and_mirrors_the_log() {
         log_start_offset: 0,
         fetch_id: 99,
     };
-    let resp = fetch_once(&PeerClient::new(addr), &other, req, 1024)
+    let resp = fetch_once(&PeerClient::new(addr.clone()), &other, TOPIC_ID, req, 1024)
         .await
         .expect("answer");
     assert_eq!(resp.result.map(|_| ()), Err(ReplicaError::NotLeader));
+    // A replica of another incarnation of the topic (deleted and created again under its name)
+    // is refused, whatever its offsets.
+    let resp = fetch_once(&PeerClient::new(addr), &tp, TOPIC_ID + 1, req, 1024)
+        .await
+        .expect("answer");
+    assert_eq!(
+        resp.result.map(|_| ()),
+        Err(ReplicaError::InconsistentTopicId)
+    );
 
     stop_tx.send(true).expect("stop");
     tokio::time::timeout(DEADLINE, fetcher)

@@ -38,6 +38,9 @@ use crate::log::storage::{sync_dir, Directory, FileDirectory};
 /// Small file in a partition directory holding its topic config overrides.
 pub const CONFIG_FILE: &str = "log-config";
 const DELETE_SUFFIX: &str = "-delete";
+/// File in a partition directory naming the topic incarnation (its id in the cluster metadata)
+/// whose records the directory holds: Kafka's `partition.metadata`. Cluster mode only.
+pub const TOPIC_ID_FILE: &str = "topic-id";
 
 type Key = (String, i32);
 
@@ -221,6 +224,40 @@ impl LogManager {
         );
         map.insert(key, p.clone());
         Ok(p)
+    }
+
+    /// The topic id stamped on a partition's directory by [`Self::stamp_topic_id`]: `None` if
+    /// there is none (a directory from before stamps, or single-node mode), or if the stamp
+    /// cannot be read (logged: the caller then treats the replica as unstamped).
+    pub fn topic_id(&self, topic: &str, partition: i32) -> LogResult<Option<u64>> {
+        let dir = FileDirectory::create(&self.dir_of(topic, partition))?;
+        match read_checked_in(&dir, TOPIC_ID_FILE) {
+            Ok(Some(bytes)) => match <[u8; 8]>::try_from(bytes.as_slice()) {
+                Ok(id) => Ok(Some(u64::from_be_bytes(id))),
+                Err(_) => {
+                    warn!(
+                        topic,
+                        partition, "a topic id stamp of the wrong length: ignored"
+                    );
+                    Ok(None)
+                }
+            },
+            Ok(None) => Ok(None),
+            Err(e) => {
+                warn!(topic, partition, error = %e, "unreadable topic id stamp: ignored");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stamps a partition's directory with the id of the topic incarnation it holds (durably),
+    /// so that a broker returning after the topic was deleted and created again under the same
+    /// name can tell its old replica from one of the new topic.
+    pub fn stamp_topic_id(&self, topic: &str, partition: i32, id: u64) -> LogResult<()> {
+        let dir = FileDirectory::create(&self.dir_of(topic, partition))?;
+        write_atomic_in(&dir, TOPIC_ID_FILE, &id.to_be_bytes())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(())
     }
 
     /// Changes a partition's config (persisted).

@@ -191,6 +191,7 @@ impl Shared {
     async fn reconcile(self: &Arc<Self>) {
         let state = self.state.borrow().clone();
         self.drop_gone(&state).await;
+        self.drop_other_incarnations(&state).await;
         for (tp, p) in state.partitions() {
             if !p.replicas.contains(&self.me()) {
                 continue;
@@ -322,6 +323,46 @@ impl Shared {
         }
     }
 
+    /// Deletes the local replicas, not yet taken up in this run, that belong to another
+    /// incarnation of their topic: the topic was deleted while this node was down and created
+    /// again under the same name (the stamp differs from the metadata's topic id). Their records
+    /// would otherwise pass for the new topic's at the same offsets. An unstamped replica (a data
+    /// dir from before stamps) is stamped as this incarnation's.
+    async fn drop_other_incarnations(&self, state: &ClusterState) {
+        let candidates: Vec<(TopicPartition, u64)> = {
+            let known = lock(&self.known);
+            state
+                .partitions()
+                .filter(|(tp, p)| p.replicas.contains(&self.me()) && !known.contains_key(tp))
+                .filter_map(|(tp, _)| {
+                    let id = state.topics.get(&tp.topic)?.id;
+                    self.logs.partition(&tp.topic, tp.partition)?;
+                    Some((tp, id))
+                })
+                .collect()
+        };
+        for (tp, id) in candidates {
+            let logs = self.logs.clone();
+            let checked = tokio::task::spawn_blocking(move || {
+                match logs.topic_id(&tp.topic, tp.partition)? {
+                    Some(stamped) if stamped != id => {
+                        tracing::warn!(%tp, stamped, id,
+                            "a replica of a deleted topic of the same name: deleting it");
+                        logs.delete_partition(&tp.topic, tp.partition)
+                    }
+                    Some(_) => Ok(()),
+                    None => logs.stamp_topic_id(&tp.topic, tp.partition, id),
+                }
+            })
+            .await;
+            match checked {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "cannot check a replica's topic id"),
+                Err(e) => tracing::error!(error = %e, "topic id check task failed"),
+            }
+        }
+    }
+
     /// Stops leading or following `tp`; returns the last high watermark and fetch id known.
     fn leave(&self, tp: &TopicPartition) -> (i64, u64) {
         let mut hw = 0;
@@ -369,7 +410,14 @@ impl Shared {
                     .with_overrides(configs)
                     .unwrap_or_else(|_| self.logs.defaults().clone());
                 match self.logs.create_partition(&tp.topic, tp.partition, config) {
-                    Ok(part) => part,
+                    Ok(part) => {
+                        if let Err(e) = self.logs.stamp_topic_id(&tp.topic, tp.partition, topic_id)
+                        {
+                            // Unstamped, it is taken as this incarnation's at the next start.
+                            tracing::warn!(%tp, error = %e, "cannot stamp the topic id");
+                        }
+                        part
+                    }
                     Err(e) => {
                         tracing::error!(%tp, error = %e, "cannot create the partition log");
                         return;
@@ -389,7 +437,7 @@ impl Shared {
                     lock(&self.durable_tasks).insert(tp.clone(), task);
                     // A leader's own durable offset bounds the high watermark.
                     l.partition().sync_unsynced_tail();
-                    self.leaders.insert(tp.clone(), l);
+                    self.leaders.insert(tp.clone(), topic_id, l);
                 }
                 Err(e) => tracing::error!(%tp, error = %e, "cannot lead"),
             }
@@ -405,7 +453,13 @@ impl Shared {
                 next_fetch_id,
             ));
             let (stop, stop_rx) = watch::channel(false);
-            tokio::spawn(run_follower(replica.clone(), client, tp.clone(), stop_rx));
+            tokio::spawn(run_follower(
+                replica.clone(),
+                client,
+                tp.clone(),
+                topic_id,
+                stop_rx,
+            ));
             tracing::info!(%tp, epoch = p.leader_epoch, leader = p.leader, "following");
             lock(&self.follows).insert(tp.clone(), Follow { stop, replica });
         }

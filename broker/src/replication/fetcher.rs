@@ -27,10 +27,10 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The partitions this broker leads, by partition.
+/// The partitions this broker leads, by partition, with the id of the topic incarnation led.
 #[derive(Default)]
 pub struct Leaders {
-    map: RwLock<BTreeMap<TopicPartition, Arc<LeaderReplica>>>,
+    map: RwLock<BTreeMap<TopicPartition, (u64, Arc<LeaderReplica>)>>,
 }
 
 impl Leaders {
@@ -39,16 +39,19 @@ impl Leaders {
         Self::default()
     }
 
-    /// Starts serving `leader` for `tp` (replacing any earlier leadership, which is returned).
+    /// Starts serving `leader` for `tp` of topic incarnation `topic_id` (replacing any earlier
+    /// leadership, which is returned).
     pub fn insert(
         &self,
         tp: TopicPartition,
+        topic_id: u64,
         leader: Arc<LeaderReplica>,
     ) -> Option<Arc<LeaderReplica>> {
         self.map
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(tp, leader)
+            .insert(tp, (topic_id, leader))
+            .map(|(_, l)| l)
     }
 
     /// Stops serving `tp`.
@@ -57,6 +60,7 @@ impl Leaders {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(tp)
+            .map(|(_, l)| l)
     }
 
     /// The leadership of `tp`, if any.
@@ -65,7 +69,21 @@ impl Leaders {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(tp)
-            .cloned()
+            .map(|(_, l)| l.clone())
+    }
+
+    /// The leadership of `tp` for a follower of incarnation `topic_id`: NOT_LEADER_OR_FOLLOWER
+    /// if there is none, INCONSISTENT_TOPIC_ID if it is of another incarnation.
+    pub fn for_follower(
+        &self,
+        tp: &TopicPartition,
+        topic_id: u64,
+    ) -> Result<Arc<LeaderReplica>, ReplicaError> {
+        match self.map.read().unwrap_or_else(|p| p.into_inner()).get(tp) {
+            None => Err(ReplicaError::NotLeader),
+            Some((id, _)) if *id != topic_id => Err(ReplicaError::InconsistentTopicId),
+            Some((_, l)) => Ok(l.clone()),
+        }
     }
 }
 
@@ -84,6 +102,7 @@ impl ReplicaHandler {
     async fn fetch(
         &self,
         tp: TopicPartition,
+        topic_id: u64,
         req: FetchRequest,
         max_bytes: u32,
     ) -> (PeerResponse, Vec<Bytes>) {
@@ -96,8 +115,9 @@ impl ReplicaHandler {
                 Vec::new(),
             )
         };
-        let Some(leader) = self.leaders.get(&tp) else {
-            return refuse(ReplicaError::NotLeader);
+        let leader = match self.leaders.for_follower(&tp, topic_id) {
+            Ok(leader) => leader,
+            Err(e) => return refuse(e),
         };
         let max_bytes = max_bytes.min(PEER_FETCH_BYTES_MAX) as usize;
         let mut grown = leader.partition().subscribe();
@@ -152,7 +172,12 @@ impl PeerHandler for ReplicaHandler {
                 None => req,
             };
             match req {
-                PeerRequest::Fetch { tp, req, max_bytes } => self.fetch(tp, req, max_bytes).await,
+                PeerRequest::Fetch {
+                    tp,
+                    topic_id,
+                    req,
+                    max_bytes,
+                } => self.fetch(tp, topic_id, req, max_bytes).await,
                 _ => (
                     PeerResponse::Unavailable("this broker serves no metadata log".into()),
                     Vec::new(),
@@ -166,12 +191,14 @@ impl PeerHandler for ReplicaHandler {
 pub async fn fetch_once(
     client: &PeerClient,
     tp: &TopicPartition,
+    topic_id: u64,
     req: FetchRequest,
     max_bytes: u32,
 ) -> Result<FetchResponse<Vec<Bytes>>, PeerError> {
     let (resp, tail) = client
         .call(PeerRequest::Fetch {
             tp: tp.clone(),
+            topic_id,
             req,
             max_bytes,
         })
@@ -200,6 +227,7 @@ pub async fn run_follower(
     follower: Arc<FollowerReplica>,
     client: Arc<PeerClient>,
     tp: TopicPartition,
+    topic_id: u64,
     mut stop: watch::Receiver<bool>,
 ) {
     let backoff = Duration::from_millis(REPLICA_FETCH_BACKOFF_MS);
@@ -211,7 +239,7 @@ pub async fn run_follower(
             let Some(req) = follower.poll_fetch(now_ms()).map_err(|e| e.to_string())? else {
                 return Ok::<bool, String>(false);
             };
-            let resp = fetch_once(&client, &tp, req, PEER_FETCH_BYTES_MAX)
+            let resp = fetch_once(&client, &tp, topic_id, req, PEER_FETCH_BYTES_MAX)
                 .await
                 .map_err(|e| e.to_string())?;
             let refused = resp.result.is_err();

@@ -50,6 +50,9 @@ pub enum ReplicaError {
     /// The ISR shrank below `min.insync.replicas` after the append (NOT_ENOUGH_REPLICAS_AFTER_APPEND, 20).
     #[error("the in-sync replicas fell below min.insync.replicas after the append")]
     NotEnoughReplicasAfterAppend,
+    /// The fetch is for another incarnation of the topic (INCONSISTENT_TOPIC_ID, 103).
+    #[error("the fetch names another incarnation of the topic")]
+    InconsistentTopicId,
 }
 
 impl ReplicaError {
@@ -61,6 +64,7 @@ impl ReplicaError {
             ReplicaError::UnknownLeaderEpoch => 75,
             ReplicaError::NotEnoughReplicas => 19,
             ReplicaError::NotEnoughReplicasAfterAppend => 20,
+            ReplicaError::InconsistentTopicId => 103,
         }
     }
 }

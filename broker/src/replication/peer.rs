@@ -49,6 +49,9 @@ pub enum PeerRequest {
     Fetch {
         /// The partition.
         tp: TopicPartition,
+        /// The id of the topic incarnation the follower replicates (Kafka's topic ids in Fetch):
+        /// a replica of a deleted topic must not fetch from one created again under its name.
+        topic_id: u64,
         /// The fetch.
         req: FetchRequest,
         /// Most record bytes wanted (capped at [`PEER_FETCH_BYTES_MAX`]).

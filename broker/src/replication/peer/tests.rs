@@ -86,6 +86,7 @@ fn oversized_fetches_are_refused_both_ways() {
         correlation_id: 1,
         body: PeerBody::Request(PeerRequest::Fetch {
             tp: TopicPartition::new("t", 0),
+            topic_id: 1,
             req: FetchRequest {
                 replica: 2,
                 leader_epoch: 0,
