@@ -30,6 +30,9 @@ pub struct DurableState {
 #[derive(Debug)]
 pub struct GroupCommit {
     syncing: AtomicBool,
+    /// A sync was asked for ([`Self::begin_or_request`]) while one ran: the running one may have
+    /// planned before the data that asked, so another must follow it.
+    requested: AtomicBool,
     durable: watch::Sender<DurableState>,
 }
 
@@ -49,6 +52,7 @@ impl GroupCommit {
     pub fn new(offset: i64) -> GroupCommit {
         GroupCommit {
             syncing: AtomicBool::new(false),
+            requested: AtomicBool::new(false),
             durable: watch::Sender::new(DurableState {
                 offset,
                 error: None,
@@ -71,6 +75,27 @@ impl GroupCommit {
         self.syncing
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// Takes the sync flag if free (true: the caller starts a sync); otherwise records that a
+    /// sync is wanted after the running one ([`Self::take_request`]), so an append whose
+    /// fire-and-forget sync request found a sync already planned is not left unsynced.
+    pub fn begin_or_request(&self) -> bool {
+        if self.try_begin() {
+            return true;
+        }
+        self.requested.store(true, Ordering::Release);
+        // The running sync may have finished before the request was recorded.
+        if self.try_begin() {
+            self.requested.store(false, Ordering::Release);
+            return true;
+        }
+        false
+    }
+
+    /// Whether a sync was requested while the last one ran (clearing the request).
+    pub fn take_request(&self) -> bool {
+        self.requested.swap(false, Ordering::AcqRel)
     }
 
     /// Releases the sync flag and publishes the outcome (flag first, so a woken waiter can take it).
@@ -125,5 +150,19 @@ mod tests {
         assert_eq!(gc.poll(&mut b, 7).unwrap(), Wait::StartSync);
         gc.finish(Err(LogError::Closed));
         assert!(gc.poll(&mut b, 7).is_err());
+    }
+
+    #[test]
+    fn a_sync_asked_for_while_one_runs_is_remembered_once() {
+        let g = GroupCommit::new(0);
+        assert!(g.begin_or_request(), "free: the caller starts a sync");
+        assert!(!g.begin_or_request(), "busy: recorded for later");
+        assert!(!g.begin_or_request());
+        g.finish(Ok(5));
+        assert!(g.take_request(), "the running sync's end sees the request");
+        assert!(!g.take_request(), "once");
+        assert!(g.begin_or_request());
+        g.finish(Ok(6));
+        assert!(!g.take_request(), "nothing was asked while that one ran");
     }
 }

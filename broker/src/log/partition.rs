@@ -372,9 +372,10 @@ impl Partition {
         }
     }
 
-    /// Starts a background sync unless one is running.
+    /// Starts a background sync, or, if one is running, another as soon as it ends (the running
+    /// one may have planned before the data this call is for).
     pub fn kick_sync(self: &Arc<Self>) {
-        if self.commit.try_begin() {
+        if self.commit.begin_or_request() {
             tokio::spawn(self.clone().run_sync());
         }
     }
@@ -421,9 +422,12 @@ impl Partition {
             }
         };
         self.commit.finish(outcome);
-        // Segments sealed while this sync ran found the sync flag taken: their sync starts now.
+        // A sync asked for while this one ran (it may have planned before that data), or segments
+        // sealed meanwhile (they found the sync flag taken): the next sync starts now.
         let now = self.clock.now_ms();
-        if self.with_log(|log| Ok(log.flush_due(now))).unwrap_or(false) {
+        if self.commit.take_request()
+            || self.with_log(|log| Ok(log.flush_due(now))).unwrap_or(false)
+        {
             self.kick_sync();
         }
     }
