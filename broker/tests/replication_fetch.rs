@@ -135,13 +135,18 @@ async fn a_follower_over_tcp_lets_acks_all_complete_and_mirrors_the_log() {
     assert_eq!(resp.result.map(|_| ()), Err(ReplicaError::NotLeader));
     // A replica of another incarnation of the topic (deleted and created again under its name)
     // is refused, whatever its offsets.
-    let resp = fetch_once(&PeerClient::new(addr), &tp, TOPIC_ID + 1, req, 1024)
+    let resp = fetch_once(&PeerClient::new(addr.clone()), &tp, TOPIC_ID + 1, req, 1024)
         .await
         .expect("answer");
     assert_eq!(
         resp.result.map(|_| ()),
         Err(ReplicaError::InconsistentTopicId)
     );
+    // A node of an earlier version names no topic id (0): it is served, as before.
+    let resp = fetch_once(&PeerClient::new(addr), &tp, 0, req, 1024)
+        .await
+        .expect("answer");
+    assert!(resp.result.is_ok(), "{:?}", resp.result.map(|_| ()));
 
     stop_tx.send(true).expect("stop");
     tokio::time::timeout(DEADLINE, fetcher)

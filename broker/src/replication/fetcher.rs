@@ -81,7 +81,10 @@ impl Leaders {
     ) -> Result<Arc<LeaderReplica>, ReplicaError> {
         match self.map.read().unwrap_or_else(|p| p.into_inner()).get(tp) {
             None => Err(ReplicaError::NotLeader),
-            Some((id, _)) if *id != topic_id => Err(ReplicaError::InconsistentTopicId),
+            // 0: a follower of an earlier version, which does not name the topic id.
+            Some((id, _)) if topic_id != 0 && *id != topic_id => {
+                Err(ReplicaError::InconsistentTopicId)
+            }
             Some((_, l)) => Ok(l.clone()),
         }
     }

@@ -69,6 +69,11 @@ impl ReplicaError {
     }
 }
 
+/// An offset a peer of an earlier version did not send (serde's default for fields added since).
+pub(crate) fn unknown_offset() -> i64 {
+    -1
+}
+
 /// A follower's fetch (Kafka's Fetch with `replica_id` set, plus the durable offset Sluice needs
 /// because acks=all means fsynced on the replicas).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +89,9 @@ pub struct FetchRequest {
     /// The end of the follower's fsynced prefix (<= `fetch_offset`).
     pub durable_offset: i64,
     /// The follower's log start offset (a DeleteRecords on the leader completes once every
-    /// in-sync replica's has passed it).
+    /// in-sync replica's has passed it; -1 from a node of an earlier version, which then holds
+    /// DeleteRecords until it is upgraded).
+    #[serde(default = "unknown_offset")]
     pub log_start_offset: i64,
     /// Echoed in the response so the follower ignores stale answers.
     pub fetch_id: u64,

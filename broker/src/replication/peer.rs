@@ -51,6 +51,8 @@ pub enum PeerRequest {
         tp: TopicPartition,
         /// The id of the topic incarnation the follower replicates (Kafka's topic ids in Fetch):
         /// a replica of a deleted topic must not fetch from one created again under its name.
+        /// 0 (from a node of an earlier version, during a rolling upgrade): not checked.
+        #[serde(default)]
         topic_id: u64,
         /// The fetch.
         req: FetchRequest,
@@ -89,7 +91,8 @@ pub enum PeerResponse {
 pub struct FetchHeader {
     /// The leader's high watermark.
     pub high_watermark: i64,
-    /// The leader's log start offset.
+    /// The leader's log start offset (-1 from a node of an earlier version: not followed).
+    #[serde(default = "super::message::unknown_offset")]
     pub log_start_offset: i64,
     /// Set when the follower must truncate.
     pub diverging: Option<EpochEndOffset>,

@@ -238,3 +238,43 @@ async fn a_stopped_server_closes_the_connections_it_accepted() {
     }
     new.abort();
 }
+
+#[test]
+fn fetch_headers_of_a_node_of_an_earlier_version_decode_with_the_new_fields_unknown() {
+    // Fields added since (topic id, log start offsets) are left out by such a node.
+    let frame = PeerFrame {
+        correlation_id: 3,
+        body: PeerBody::Request(PeerRequest::Fetch {
+            tp: TopicPartition::new("t", 0),
+            topic_id: 9,
+            req: FetchRequest {
+                replica: 2,
+                leader_epoch: 1,
+                fetch_offset: 10,
+                last_fetched_epoch: 1,
+                durable_offset: 10,
+                log_start_offset: 5,
+                fetch_id: 4,
+            },
+            max_bytes: 1024,
+        }),
+    };
+    let mut json = serde_json::to_value(&frame).expect("to json");
+    let fetch = &mut json["body"]["Request"]["Fetch"];
+    fetch.as_object_mut().expect("fetch").remove("topic_id");
+    fetch["req"]
+        .as_object_mut()
+        .expect("req")
+        .remove("log_start_offset");
+    let old: PeerFrame = serde_json::from_value(json).expect("an earlier node's fetch decodes");
+    match old.body {
+        PeerBody::Request(PeerRequest::Fetch { topic_id, req, .. }) => {
+            assert_eq!(topic_id, 0, "not named: not checked");
+            assert_eq!(req.log_start_offset, -1, "unknown");
+        }
+        other => panic!("decoded as {other:?}"),
+    }
+    let header: FetchHeader =
+        serde_json::from_str(r#"{"high_watermark":4,"diverging":null}"#).expect("old header");
+    assert_eq!(header.log_start_offset, -1, "not followed");
+}
