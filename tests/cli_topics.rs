@@ -210,6 +210,13 @@ fn topic_alter_sets_and_removes_configs_keeping_the_others() {
     assert!(out.stderr.contains("nothing to change"), "{}", out.stderr);
 }
 
+/// Every record value of one partition of topic `t`, a line each.
+fn read_partition(broker: &Broker, partition: i32) -> String {
+    let partition = partition.to_string();
+    let args = ["consume", "t", "-p", &partition, "-o", "start", "-e"];
+    sluice(broker, &args, b"").stdout_text()
+}
+
 #[test]
 fn trim_prefix_deletes_records_before_an_offset_per_partition() {
     let broker = Broker::start();
@@ -235,31 +242,18 @@ fn trim_prefix_deletes_records_before_an_offset_per_partition() {
         .map(|l| l.split_whitespace().map(str::to_string).collect())
         .collect();
     assert_eq!(rows[1], ["0", "4", "-"], "{}", out.stdout_text());
-    let out = sluice(
-        &broker,
-        &["consume", "t", "-p", "0", "-o", "start", "-e"],
-        b"",
-    );
-    assert_eq!(out.stdout_text(), "p0-4\np0-5\np0-6\np0-7\np0-8\np0-9\n");
+    let out = read_partition(&broker, 0);
+    assert_eq!(out, "p0-4\np0-5\np0-6\np0-7\np0-8\np0-9\n");
     // Partition 1 is untouched; `end` (Kafka's -1) empties a partition.
-    let out = sluice(
-        &broker,
-        &["consume", "t", "-p", "1", "-o", "start", "-e"],
-        b"",
-    );
-    assert_eq!(out.stdout_text().lines().count(), 10);
+    let out = read_partition(&broker, 1);
+    assert_eq!(out.lines().count(), 10);
     sluice(
         &broker,
         &["topic", "delete-records", "t", "--offset", "end", "-p", "1"],
         b"",
     )
     .assert_success("delete-records");
-    let out = sluice(
-        &broker,
-        &["consume", "t", "-p", "1", "-o", "start", "-e"],
-        b"",
-    );
-    assert_eq!(out.stdout_text(), "");
+    assert_eq!(read_partition(&broker, 1), "");
 
     // Past the end: that partition keeps its records, the error is shown, the exit is non-zero.
     let out = sluice(

@@ -18,11 +18,15 @@ fn sluice(bootstrap: &str, args: &[&str], stdin: &[u8]) -> Output {
     run(&mut cmd, stdin, DEADLINE)
 }
 
-fn lines(prefix: &str, n: usize) -> Vec<u8> {
-    (0..n)
-        .map(|i| format!("{prefix}-{i}\n"))
-        .collect::<String>()
-        .into_bytes()
+/// Produces `{prefix}-0` .. `{prefix}-{n-1}` with acks=all.
+fn produce(bootstrap: &str, prefix: &str, n: usize) {
+    let lines: String = (0..n).map(|i| format!("{prefix}-{i}\n")).collect();
+    sluice(
+        bootstrap,
+        &["produce", TOPIC, "--acks", "all"],
+        lines.as_bytes(),
+    )
+    .assert_success(&format!("produce the {prefix} records"));
 }
 
 async fn wait_full_isr(cluster: &Cluster) {
@@ -54,14 +58,7 @@ async fn a_replica_of_a_deleted_topic_is_not_reused_for_a_new_one_of_the_same_na
         sluice(&bootstrap, &create, b"").assert_success("create");
     });
     wait_full_isr(&cluster).await;
-    tokio::task::block_in_place(|| {
-        sluice(
-            &bootstrap,
-            &["produce", TOPIC, "--acks", "all"],
-            &lines("old", 50),
-        )
-        .assert_success("produce the old records");
-    });
+    tokio::task::block_in_place(|| produce(&bootstrap, "old", 50));
 
     // Node 3 is down while the topic is deleted, and back before it is created again.
     cluster.node_mut(3).kill9();
@@ -78,14 +75,7 @@ async fn a_replica_of_a_deleted_topic_is_not_reused_for_a_new_one_of_the_same_na
         )
     });
     wait_full_isr(&cluster).await;
-    tokio::task::block_in_place(|| {
-        sluice(
-            &bootstrap,
-            &["produce", TOPIC, "--acks", "all"],
-            &lines("new", 5),
-        )
-        .assert_success("produce the new records");
-    });
+    tokio::task::block_in_place(|| produce(&bootstrap, "new", 5));
     wait_full_isr(&cluster).await;
 
     // Node 3's replica holds exactly what the new topic holds.

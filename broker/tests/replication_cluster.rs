@@ -66,8 +66,39 @@ fn stored(logs: &LogManager, tp: &TopicPartition, until: i64) -> Vec<(i64, Bytes
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_records_survive_losing_the_partition_leader() {
+/// The data dirs of three nodes (node `id` in `dirs[id - 1]`).
+fn three_dirs() -> Vec<tempfile::TempDir> {
+    (0..3).map(|_| tempfile::tempdir().expect("dir")).collect()
+}
+
+fn open_logs(dir: &tempfile::TempDir) -> Arc<LogManager> {
+    Arc::new(
+        LogManager::open(dir.path(), LogConfig::default(), Arc::new(SystemClock)).expect("logs"),
+    )
+}
+
+fn node_config(
+    id: NodeId,
+    peers: &BTreeMap<NodeId, String>,
+    dirs: &[tempfile::TempDir],
+) -> ClusterConfig {
+    ClusterConfig::new(
+        id,
+        peers.clone(),
+        format!("127.0.0.1:{}", 9092 + id),
+        dirs[id as usize - 1].path().to_path_buf(),
+    )
+}
+
+/// Three running nodes, their logs and peer addresses.
+struct Three {
+    peers: BTreeMap<NodeId, String>,
+    nodes: BTreeMap<NodeId, ClusterNode>,
+    logs: BTreeMap<NodeId, Arc<LogManager>>,
+}
+
+/// Starts three nodes over `dirs` and waits until all three are registered.
+async fn start_three(dirs: &[tempfile::TempDir]) -> Three {
     let mut listeners = Vec::new();
     let mut peers = BTreeMap::new();
     for id in 1..=3 {
@@ -77,24 +108,14 @@ async fn acknowledged_records_survive_losing_the_partition_leader() {
         peers.insert(id as NodeId, l.local_addr().expect("addr").to_string());
         listeners.push(l);
     }
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
     let mut logs = BTreeMap::new();
     let mut nodes = BTreeMap::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let id = i as NodeId + 1;
-        let log = Arc::new(
-            LogManager::open(dirs[i].path(), LogConfig::default(), Arc::new(SystemClock))
-                .expect("logs"),
-        );
-        let config = ClusterConfig::new(
-            id,
-            peers.clone(),
-            format!("127.0.0.1:{}", 9092 + id),
-            dirs[i].path().to_path_buf(),
-        );
+        let log = open_logs(&dirs[i]);
         nodes.insert(
             id,
-            ClusterNode::start(config, log.clone(), listener)
+            ClusterNode::start(node_config(id, &peers, dirs), log.clone(), listener)
                 .await
                 .expect("start"),
         );
@@ -104,24 +125,45 @@ async fn acknowledged_records_survive_losing_the_partition_leader() {
         s.brokers.values().filter(|b| !b.fenced).count() == 3
     })
     .await;
+    Three { peers, nodes, logs }
+}
+
+/// Creates "orders" (1 partition, 3 replicas) through node `via`; returns the metadata once it
+/// holds the topic and the partition's leader has taken over.
+async fn create_orders(nodes: &BTreeMap<NodeId, ClusterNode>, via: NodeId) -> ClusterState {
     let create = MetadataCommand::CreateTopic {
         name: "orders".into(),
         partitions: 1,
         replication_factor: 3,
         configs: BTreeMap::new(),
     };
-    nodes[&2]
+    nodes[&via]
         .propose(create)
         .await
         .expect("proposed")
         .expect("created");
     let tp = TopicPartition::new("orders", 0);
     let state = wait_state(&nodes[&1], "the topic", |s| s.partition(&tp).is_some()).await;
-    let first = state.partition(&tp).expect("partition").clone();
+    let leader = state.partition(&tp).expect("partition").leader;
     wait_until("the leader to take over", || {
-        nodes[&first.leader].leaders().get(&tp).is_some()
+        nodes[&leader].leaders().get(&tp).is_some()
     })
     .await;
+    state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_records_survive_losing_the_partition_leader() {
+    let dirs = three_dirs();
+    let Three {
+        mut nodes, logs, ..
+    } = start_three(&dirs).await;
+    let tp = TopicPartition::new("orders", 0);
+    let first = create_orders(&nodes, 2)
+        .await
+        .partition(&tp)
+        .expect("partition")
+        .clone();
 
     let mut acked = Vec::new();
     let leader = nodes[&first.leader]
@@ -209,69 +251,19 @@ async fn acknowledged_records_survive_losing_the_partition_leader() {
 /// acks=all keeps working), restarts from its directory, catches up and rejoins the ISR.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_restart_hands_over_first_and_rejoins_the_isr() {
-    let mut listeners = Vec::new();
-    let mut peers = BTreeMap::new();
-    for id in 1..=3 {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        peers.insert(id as NodeId, l.local_addr().expect("addr").to_string());
-        listeners.push(l);
-    }
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
-    let open_logs = |i: usize| {
-        Arc::new(
-            LogManager::open(dirs[i].path(), LogConfig::default(), Arc::new(SystemClock))
-                .expect("logs"),
-        )
-    };
-    let config = |id: NodeId| {
-        ClusterConfig::new(
-            id,
-            peers.clone(),
-            format!("127.0.0.1:{}", 9092 + id),
-            dirs[id as usize - 1].path().to_path_buf(),
-        )
-    };
-    let mut logs = BTreeMap::new();
-    let mut nodes = BTreeMap::new();
-    for (i, listener) in listeners.into_iter().enumerate() {
-        let id = i as NodeId + 1;
-        let log = open_logs(i);
-        nodes.insert(
-            id,
-            ClusterNode::start(config(id), log.clone(), listener)
-                .await
-                .expect("start"),
-        );
-        logs.insert(id, log);
-    }
-    wait_state(&nodes[&1], "three registered brokers", |s| {
-        s.brokers.values().filter(|b| !b.fenced).count() == 3
-    })
-    .await;
-    let create = MetadataCommand::CreateTopic {
-        name: "orders".into(),
-        partitions: 1,
-        replication_factor: 3,
-        configs: BTreeMap::new(),
-    };
-    nodes[&3]
-        .propose(create)
-        .await
-        .expect("proposed")
-        .expect("created");
+    let dirs = three_dirs();
+    let Three {
+        peers,
+        mut nodes,
+        mut logs,
+    } = start_three(&dirs).await;
     let tp = TopicPartition::new("orders", 0);
-    let first = wait_state(&nodes[&1], "the topic", |s| s.partition(&tp).is_some())
+    let first = create_orders(&nodes, 3)
         .await
         .partition(&tp)
         .expect("p")
         .clone();
     let old = first.leader;
-    wait_until("the leader to take over", || {
-        nodes[&old].leaders().get(&tp).is_some()
-    })
-    .await;
     let leader = nodes[&old].leaders().get(&tp).expect("leader");
     for i in 0..10 {
         tokio::time::timeout(DEADLINE, leader.append(batch(i), true))
@@ -320,10 +312,10 @@ async fn a_clean_restart_hands_over_first_and_rejoins_the_isr() {
     let listener = rebind.expect("rebound");
     listener.set_nonblocking(true).expect("nonblocking");
     let listener = tokio::net::TcpListener::from_std(listener).expect("rebind the peer port");
-    let log = open_logs(old as usize - 1);
+    let log = open_logs(&dirs[old as usize - 1]);
     nodes.insert(
         old,
-        ClusterNode::start(config(old), log.clone(), listener)
+        ClusterNode::start(node_config(old, &peers, &dirs), log.clone(), listener)
             .await
             .expect("restart"),
     );
@@ -355,16 +347,7 @@ async fn a_clean_restart_hands_over_first_and_rejoins_the_isr() {
 /// off as the new topic's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_of_another_topic_incarnation_is_replaced_not_reused() {
-    let mut listeners = Vec::new();
-    let mut peers = BTreeMap::new();
-    for id in 1..=3 {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        peers.insert(id as NodeId, l.local_addr().expect("addr").to_string());
-        listeners.push(l);
-    }
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let dirs = three_dirs();
     // Node 3's leftover: five batches of the deleted "orders", stamped with its id.
     {
         let old = LogManager::open(dirs[2].path(), LogConfig::default(), Arc::new(SystemClock))
@@ -380,51 +363,11 @@ async fn a_replica_of_another_topic_incarnation_is_replaced_not_reused() {
         old.stamp_topic_id("orders", 0, u64::MAX).expect("stamp");
         old.shutdown().expect("shutdown");
     }
-    let mut logs = BTreeMap::new();
-    let mut nodes = BTreeMap::new();
-    for (i, listener) in listeners.into_iter().enumerate() {
-        let id = i as NodeId + 1;
-        let log = Arc::new(
-            LogManager::open(dirs[i].path(), LogConfig::default(), Arc::new(SystemClock))
-                .expect("logs"),
-        );
-        let config = ClusterConfig::new(
-            id,
-            peers.clone(),
-            format!("127.0.0.1:{}", 9092 + id),
-            dirs[i].path().to_path_buf(),
-        );
-        nodes.insert(
-            id,
-            ClusterNode::start(config, log.clone(), listener)
-                .await
-                .expect("start"),
-        );
-        logs.insert(id, log);
-    }
-    wait_state(&nodes[&1], "three registered brokers", |s| {
-        s.brokers.values().filter(|b| !b.fenced).count() == 3
-    })
-    .await;
-    let create = MetadataCommand::CreateTopic {
-        name: "orders".into(),
-        partitions: 1,
-        replication_factor: 3,
-        configs: BTreeMap::new(),
-    };
-    nodes[&1]
-        .propose(create)
-        .await
-        .expect("proposed")
-        .expect("created");
+    let Three { nodes, logs, .. } = start_three(&dirs).await;
     let tp = TopicPartition::new("orders", 0);
-    let state = wait_state(&nodes[&1], "the topic", |s| s.partition(&tp).is_some()).await;
+    let state = create_orders(&nodes, 1).await;
     let topic_id = state.topics["orders"].id;
     let first = state.partition(&tp).expect("partition").clone();
-    wait_until("the leader to take over", || {
-        nodes[&first.leader].leaders().get(&tp).is_some()
-    })
-    .await;
     let leader = nodes[&first.leader]
         .leaders()
         .get(&tp)

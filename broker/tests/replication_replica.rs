@@ -65,16 +65,7 @@ fn state(leader: i32, epoch: i32, isr: &[i32]) -> PartitionState {
 
 /// Every stored byte of a partition, and the (base offset, leader epoch) of each batch.
 fn contents(p: &Partition) -> (Vec<u8>, Vec<(i64, i32)>) {
-    let end = p.log_end_offset().expect("end");
-    let read = p.read(0, usize::MAX, end).expect("read");
-    let bytes: Vec<u8> = read.chunks.iter().flat_map(|c| c.iter().copied()).collect();
-    let batches = BatchIter::new(Bytes::from(bytes.clone()))
-        .map(|b| {
-            let b = b.expect("stored batch parses");
-            (b.header().base_offset, b.header().partition_leader_epoch)
-        })
-        .collect();
-    (bytes, batches)
+    contents_from(p, 0)
 }
 
 /// One round of fetches from every follower to the leader.
@@ -419,7 +410,13 @@ async fn delete_records_waits_for_the_isr_and_a_follower_left_below_the_log_star
     .await;
 
     // DeleteRecords before 25, inside the batch at 20: done on the leader, not yet complete.
-    assert_eq!(n1.partition.delete_records_before(25).expect("delete"), 25);
+    assert_eq!(
+        n1.partition
+            .delete_records_before(25)
+            .await
+            .expect("delete"),
+        25
+    );
     assert!(leader.low_watermark().expect("low") < 25);
     let leader = Arc::new(leader);
     let waiting = {

@@ -17,7 +17,7 @@ use sluice_protocol::wire::messages::delete_topics::DeleteTopicsRequest;
 use sluice_protocol::wire::messages::describe_configs as wd;
 use sluice_protocol::wire::{Request, Response};
 
-use crate::cluster::{Client, Target};
+use crate::cluster::{held_margin, Client, Target};
 use crate::config::ClientConfig;
 use crate::error::{AdminError, ClientError, KafkaCode};
 use crate::limits::METADATA_RETRIES_MAX;
@@ -137,12 +137,7 @@ impl Admin {
 
     /// Creates a topic and waits until every partition has a leader.
     pub async fn create_topic(&self, topic: &NewTopic) -> Result<(), AdminError> {
-        let timeout_ms = self
-            .client
-            .config()
-            .request_timeout
-            .as_millis()
-            .min(i32::MAX as u128) as i32;
+        let timeout_ms = self.client.config().request_timeout_ms();
         let request = Request::CreateTopics(wc::CreateTopicsRequest {
             topics: vec![wc::CreatableTopic {
                 name: topic.name.clone(),
@@ -193,12 +188,7 @@ impl Admin {
 
     /// Deletes a topic and its data.
     pub async fn delete_topic(&self, name: &str) -> Result<(), AdminError> {
-        let timeout_ms = self
-            .client
-            .config()
-            .request_timeout
-            .as_millis()
-            .min(i32::MAX as u128) as i32;
+        let timeout_ms = self.client.config().request_timeout_ms();
         let request = Request::DeleteTopics(DeleteTopicsRequest {
             topic_names: vec![name.to_string()],
             timeout_ms,
@@ -432,12 +422,7 @@ impl Admin {
         topic: &str,
         offsets: &[(i32, i64)],
     ) -> Result<Vec<(i32, Result<i64, AdminError>)>, AdminError> {
-        let timeout_ms = self
-            .client
-            .config()
-            .request_timeout
-            .as_millis()
-            .min(i32::MAX as u128) as i32;
+        let timeout_ms = self.client.config().request_timeout_ms();
         let mut done: HashMap<i32, Result<i64, AdminError>> = HashMap::with_capacity(offsets.len());
         let mut pending: Vec<(i32, i64)> = offsets.to_vec();
         for attempt in 0..=METADATA_RETRIES_MAX {
@@ -463,10 +448,8 @@ impl Admin {
                     timeout_ms,
                 });
                 requests.spawn(async move {
-                    // The broker may hold the request up to timeout_ms: wait a little longer.
-                    let extra = Duration::from_millis(timeout_ms.max(0) as u64 / 10 + 1000);
                     client
-                        .send_request(Target::Node(leader), request, extra)
+                        .send_request(Target::Node(leader), request, held_margin(timeout_ms))
                         .await
                 });
             }

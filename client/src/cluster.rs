@@ -48,6 +48,12 @@ pub enum Target {
     Address(String),
 }
 
+/// How much longer than its `timeout_ms` to wait for a request the broker may hold that long
+/// (an acks=all Produce, a DeleteRecords waiting for the replicas).
+pub(crate) fn held_margin(timeout_ms: i32) -> Duration {
+    Duration::from_millis(timeout_ms.max(0) as u64 / 10 + 1000)
+}
+
 /// One partition's batch(es) in a Produce request.
 #[derive(Debug, Clone)]
 pub struct ProducePartition {
@@ -682,10 +688,9 @@ impl Client {
         partitions: Vec<ProducePartition>,
     ) -> Result<ProduceInFlight, ClientError> {
         let request = Self::produce_request(acks, timeout_ms, partitions);
-        // The broker may hold an acks=all request up to timeout_ms: wait a little longer than it.
-        let margin = Duration::from_millis(timeout_ms.max(0) as u64 / 10 + 1000);
         Ok(ProduceInFlight(
-            self.start_request(node, request, margin).await?,
+            self.start_request(node, request, held_margin(timeout_ms))
+                .await?,
         ))
     }
 
@@ -695,12 +700,7 @@ impl Client {
         node: i32,
         partitions: Vec<ProducePartition>,
     ) -> Result<(), ClientError> {
-        let timeout_ms = self
-            .inner
-            .config
-            .request_timeout
-            .as_millis()
-            .min(i32::MAX as u128) as i32;
+        let timeout_ms = self.inner.config.request_timeout_ms();
         let request = Self::produce_request(0, timeout_ms, partitions);
         self.send_without_response(node, request).await
     }

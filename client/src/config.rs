@@ -63,6 +63,12 @@ impl ClientConfig {
         }
     }
 
+    /// `request_timeout` as the `timeout_ms` of a request the broker may hold (Produce,
+    /// CreateTopics, DeleteRecords, ...), capped at `i32::MAX`.
+    pub fn request_timeout_ms(&self) -> i32 {
+        self.request_timeout.as_millis().min(i32::MAX as u128) as i32
+    }
+
     /// Checks every setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.bootstrap.is_empty() {

@@ -459,12 +459,7 @@ async fn send_to_node(inner: &Arc<Inner>, node: i32, batches: Vec<ReadyBatch>) {
             records: b.data.clone(),
         })
         .collect();
-    let timeout_ms = inner
-        .config
-        .client
-        .request_timeout
-        .as_millis()
-        .min(i32::MAX as u128) as i32;
+    let timeout_ms = inner.config.client.request_timeout_ms();
     if acks == Acks::None {
         // Returns once written: in order with this node's other requests.
         let result = inner.client.produce_no_ack(node, partitions).await;

@@ -597,11 +597,9 @@ impl Partition {
     /// of the segments below it runs on the blocking pool.
     pub async fn follow_log_start(&self, offset: i64) -> LogResult<()> {
         let now = self.clock.now_ms();
-        let files = self.with_log(|log| {
-            let offset = offset.min(log.log_end_offset());
-            log.move_log_start(offset, Some(now))
-        })?;
-        Self::run_log_start_files(files).await
+        self.move_log_start(|log| offset.min(log.log_end_offset()), Some(now))
+            .await
+            .map(drop)
     }
 
     async fn run_log_start_files(
@@ -642,12 +640,27 @@ impl Partition {
         })
     }
 
-    /// DeleteRecords: moves the log start offset up.
-    pub fn delete_records_before(&self, offset: i64) -> LogResult<i64> {
-        self.with_log(|log| {
-            log.advance_log_start(offset)?;
-            Ok(log.log_start_offset())
-        })
+    /// DeleteRecords: moves the log start offset up to `offset` (OFFSET_OUT_OF_RANGE past the
+    /// log end) and returns it. The checkpoint and the removal of the segments below it run on
+    /// the blocking pool, as retention's do, not under the partition's lock.
+    pub async fn delete_records_before(&self, offset: i64) -> LogResult<i64> {
+        self.move_log_start(|_| offset, None).await
+    }
+
+    /// Moves the log start up to `target(log)` under the lock (keeping the oldest removed
+    /// segment's file as a spare when `spare_at` is the clock's time), then does the file work
+    /// off it; returns the new log start.
+    async fn move_log_start(
+        &self,
+        target: impl FnOnce(&PartitionLog) -> i64,
+        spare_at: Option<i64>,
+    ) -> LogResult<i64> {
+        let (files, start) = self.with_log(|log| {
+            let files = log.move_log_start(target(log), spare_at)?;
+            Ok((files, log.log_start_offset()))
+        })?;
+        Self::run_log_start_files(files).await?;
+        Ok(start)
     }
 
     /// Periodic maintenance with the clock's time: retention, producer expiry, compaction,

@@ -479,17 +479,17 @@ impl FollowerReplica {
                 return Ok(FollowerOutcome::Reset(offset));
             }
             FollowerAction::Append { records } if !records.is_empty() => {
-                let first_base = records
+                // The leader's log start may lie inside its first batch (a DeleteRecords
+                // offset): an empty log starts at that batch, as Kafka's followers do, and its
+                // log start then moves up to the leader's below.
+                let empty = local.log_start_offset == local.log_end_offset;
+                let straddling = records
                     .first()
                     .and_then(|chunk| crate::log::batch::Header::parse(chunk).ok())
-                    .map(|h| h.base_offset);
-                if let Some(base) = first_base.filter(|&b| b < local.log_end_offset) {
-                    if local.log_start_offset == local.log_end_offset {
-                        // The leader's log start lies inside its first batch (a DeleteRecords
-                        // offset): an empty log starts at that batch, as Kafka's followers do,
-                        // and its log start then moves up to the leader's below.
-                        self.partition.reset_to(base).await?;
-                    }
+                    .map(|h| h.base_offset)
+                    .filter(|&base| empty && base < local.log_end_offset);
+                if let Some(base) = straddling {
+                    self.partition.reset_to(base).await?;
                 }
                 for chunk in records {
                     self.partition.append_as_follower(chunk).await?;

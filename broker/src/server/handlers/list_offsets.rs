@@ -139,17 +139,16 @@ impl Handlers {
             Ok(log) => log,
             Err(code) => return (-1, code),
         };
-        let deleted = self.broker.high_watermark(&log).and_then(|hw| {
-            let offset = if offset == -1 { hw } else { offset };
-            if offset < 0 || offset > hw {
-                return Ok(Err(ErrorCode::OFFSET_OUT_OF_RANGE));
-            }
-            log.delete_records_before(offset)
-                .map(|start| Ok((offset, start)))
-        });
-        let (offset, start) = match deleted {
-            Ok(Ok(moved)) => moved,
-            Ok(Err(code)) => return (-1, code),
+        let hw = match self.broker.high_watermark(&log) {
+            Ok(hw) => hw,
+            Err(err) => return (-1, log_error_code(&err)),
+        };
+        let offset = if offset == -1 { hw } else { offset };
+        if offset < 0 || offset > hw {
+            return (-1, ErrorCode::OFFSET_OUT_OF_RANGE);
+        }
+        let start = match log.delete_records_before(offset).await {
+            Ok(start) => start,
             Err(err) => return (-1, log_error_code(&err)),
         };
         let Some(cluster) = self.broker.cluster() else {
